@@ -1,0 +1,74 @@
+"""Atomic file writes: write to a temporary name in the same folder, then rename.
+
+A reader never sees a half-written file under its final name, whatever kills the writer. The
+temporary names carry :data:`TMP_MARK` so that a later run can find and remove what a killed run
+left behind (:func:`remove_stale_temps`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from pathlib import Path
+from typing import Iterator, Union
+
+TMP_MARK = ".avprep-tmp-"
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def temp_name(final: PathLike) -> Path:
+    """A unique temporary path beside ``final`` that keeps its extension (encoders read it)."""
+    final = Path(final)
+    token = f"{os.getpid()}-{secrets.token_hex(4)}"
+    return final.with_name(f".{final.stem}{TMP_MARK}{token}{final.suffix}")
+
+
+def is_temp(path: PathLike) -> bool:
+    """Whether ``path`` is a temporary name made by :func:`temp_name`."""
+    return TMP_MARK in Path(path).name
+
+
+@contextlib.contextmanager
+def atomic_path(final: PathLike, fsync: bool = False) -> Iterator[Path]:
+    """Yield a temporary path to write; on success rename it to ``final``, on failure delete it."""
+    final = Path(final)
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = temp_name(final)
+    try:
+        yield tmp
+        if fsync:
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def write_bytes(final: PathLike, data: bytes) -> None:
+    """Write ``data`` to ``final`` atomically."""
+    with atomic_path(final) as tmp:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+
+
+def write_text(final: PathLike, text: str, encoding: str = "utf-8") -> None:
+    """Write ``text`` to ``final`` atomically (no newline translation)."""
+    write_bytes(final, text.encode(encoding))
+
+
+def remove_stale_temps(folder: PathLike, recursive: bool = True) -> int:
+    """Delete temporary files left in ``folder`` by killed runs; return how many were removed."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return 0
+    pattern = f"**/*{TMP_MARK}*" if recursive else f"*{TMP_MARK}*"
+    removed = 0
+    for path in folder.glob(pattern):
+        with contextlib.suppress(FileNotFoundError, IsADirectoryError):
+            path.unlink()
+            removed += 1
+    return removed

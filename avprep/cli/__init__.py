@@ -1,0 +1,77 @@
+"""``avprep <command>``: parses arguments, calls the Python API, prints a summary, exits.
+
+Every module in this package adds its commands through ``register(subparsers)``; each command's
+handler returns the exit code: 0 success, 1 the work ran and found problems or failures, 2 unusable
+input or arguments. Errors print as one line naming the file and the entry; ``--debug`` shows the
+traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+import textwrap
+from typing import Callable, List, Optional
+
+from avprep import __version__
+from avprep.errors import AvprepError
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
+                description: str, example: str, handler: Handler) -> argparse.ArgumentParser:
+    """Add one ``avprep <name>`` command with a description and an example in its ``--help``."""
+    parser = subparsers.add_parser(
+        name, help=summary,
+        description=textwrap.dedent(description).strip(),
+        epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.set_defaults(handler=handler, command=name)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser: global options plus every command found in this package."""
+    parser = argparse.ArgumentParser(
+        prog="avprep",
+        description="Prepare AudioSet and VGGSound for CAV-MAE: lists, media, features, training.",
+        epilog="Run 'avprep <command> --help' for a command's options and an example.")
+    parser.add_argument("--version", action="version", version=f"avprep {__version__}")
+    parser.add_argument("--debug", action="store_true",
+                        help="show tracebacks and debug logging")
+    subparsers = parser.add_subparsers(title="commands", metavar="<command>")
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``avprep`` with ``argv`` (default: ``sys.argv[1:]``); return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.WARNING,
+                        format="avprep: %(levelname)s: %(message)s", stream=sys.stderr)
+    if not hasattr(args, "handler"):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.handler(args) or 0)
+    except AvprepError as err:
+        if args.debug:
+            raise
+        print(f"avprep {args.command}: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        print(f"avprep {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # a bug or an unforeseen failure: still one line unless --debug
+        if args.debug:
+            raise
+        print(f"avprep {args.command}: internal error: {type(err).__name__}: {err} "
+              "(run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -1,0 +1,26 @@
+"""Progress bars for long work: shown on a terminal, silent in logs and tests."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Iterable, Optional, TypeVar
+
+from tqdm import tqdm
+
+T = TypeVar("T")
+
+
+def enabled() -> bool:
+    """Bars show when stderr is a terminal; ``AVPREP_PROGRESS=1`` or ``0`` forces either way."""
+    forced = os.environ.get("AVPREP_PROGRESS")
+    if forced is not None:
+        return forced not in ("", "0", "false", "False")
+    return sys.stderr.isatty()
+
+
+def progress(iterable: Optional[Iterable[T]] = None, total: Optional[int] = None,
+             desc: Optional[str] = None, unit: str = "it") -> "tqdm[T]":
+    """A tqdm bar on stderr that is disabled when nobody is watching."""
+    return tqdm(iterable, total=total, desc=desc, unit=unit, disable=not enabled(),
+                dynamic_ncols=True, smoothing=0.1, file=sys.stderr)

@@ -1,0 +1,38 @@
+"""Shared test fixtures: the real clips in ../shared/fixtures and clips synthesized with ffmpeg."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLES = ROOT.parent / "shared" / "fixtures" / "cavmae-samples"
+REF = SAMPLES / "ref"
+CLIPS = {
+    "00W1lcxW-WU_40.000": SAMPLES / "00W1lcxW-WU_40.000.mp4",
+    "KlsG1EnBEjc_000361": SAMPLES / "KlsG1EnBEjc_000361.mp4",
+    "Vp9OpusClip_20.000": SAMPLES / "Vp9OpusClip_20.000.webm",
+}
+
+os.environ.setdefault("AVPREP_PROGRESS", "0")
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """Folder of the real fixture clips, label CSV and sample list."""
+    assert SAMPLES.is_dir(), f"fixtures not found at {SAMPLES}"
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def ref() -> Path:
+    """Folder of what the original CAV-MAE pipeline produced from the fixture clips."""
+    return REF
+
+
+@pytest.fixture(scope="session")
+def fixture_clips() -> dict:
+    """video id -> path of each real fixture clip."""
+    return dict(CLIPS)
