@@ -1,0 +1,101 @@
+"""``avprep extract``: raw videos -> ``<A>/<id>.wav`` and ``<F>/frame_<i>/<id>.jpg``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from avprep.cli import add_command
+from avprep.errors import InputError
+
+DEFAULT_CLIP_TIMEOUT = 600.0  # keep equal to avprep.media.runner.DEFAULT_CLIP_TIMEOUT
+ENGINES = ("local",)  # keep equal to avprep.media.engines.ENGINES (checked in the handler)
+
+
+def _default_workers() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``avprep extract``."""
+    p = add_command(
+        subparsers, "extract",
+        "extract 16 kHz mono wavs and 10 frames per video, as the original CAV-MAE scripts",
+        """
+        Turn raw videos into exactly what the original CAV-MAE extraction scripts write:
+        A/<id>.wav (the audio resampled to 16 kHz by ffmpeg's default resampler, channel 0 kept,
+        16-bit PCM) and F/frame_<i>/<id>.jpg for i = 0..9 (the original frame schedule, shorter
+        side 224, centre crop 224x224, JPEG quality 75). Each video is decoded once, in process.
+
+        INPUT is a folder (searched recursively for video files) or a text file with one path per
+        line (relative paths are relative to the list file). The id is the file name without its
+        last extension; --ids maps download names such as Y<ytid>_<start>_<end>.mp4 to list ids.
+
+        Outputs that exist are kept as they are: a re-run skips complete clips, retries only the
+        missing outputs and removes temporary files a killed run left. Every failure is recorded
+        in the log (JSON lines: id, path, stage, reason); the run goes on. A video that ends
+        before one of its scheduled frames repeats the last earlier frame in the missing slots
+        (the image the original loader would have read). --shard i/N takes the clips whose id
+        hashes to i of N, so N copies can run with no coordination (e.g. a SLURM array).
+
+        Exit status: 0 every clip succeeded; 1 some failed (the rest were written); 2 unusable
+        input.
+        """,
+        """
+        avprep extract videos/ --audio-dir out/audio --frame-dir out/frames --workers 8
+        avprep extract list.txt --audio-dir out/audio --frame-dir out/frames \\
+            --ids audioset --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+        """,
+        _extract)
+    p.add_argument("input", metavar="INPUT", help="folder of videos, or a text file of paths")
+    p.add_argument("--audio-dir", metavar="A", help="folder for <id>.wav")
+    p.add_argument("--frame-dir", metavar="F", help="folder for frame_<i>/<id>.jpg")
+    p.add_argument("--only", choices=("audio", "frames"),
+                   help="extract only the audio or only the frames")
+    p.add_argument("--workers", type=int, default=_default_workers(), metavar="N",
+                   help="worker processes (default: the CPUs available, %(default)s here; "
+                        "0 runs in this process)")
+    p.add_argument("--log", metavar="LOG",
+                   help="failure log, JSON lines, rewritten each run (default: "
+                        "extract-failures.jsonl in the current folder, "
+                        "extract-failures.shard-<i>-of-<N>.jsonl with --shard)")
+    p.add_argument("--shard", metavar="i/N",
+                   help="process only shard i of N (0 <= i < N), chosen by a hash of the id")
+    p.add_argument("--ids", choices=("audioset", "vggsound"),
+                   help="map download file names to AudioSet or VGGSound list ids")
+    p.add_argument("--engine", default="local", choices=ENGINES,
+                   help="execution engine (default: %(default)s)")
+    p.add_argument("--clip-timeout", type=float, default=DEFAULT_CLIP_TIMEOUT, metavar="S",
+                   help="seconds one clip may take before its worker is stopped and the clip "
+                        "recorded as failed (default: %(default)g; 0: no limit; needs "
+                        "--workers >= 1)")
+
+
+def _extract(args: argparse.Namespace) -> int:
+    from avprep.media.engines import engine_names
+    from avprep.media.runner import parse_shard, run_extract
+
+    if args.engine not in engine_names():
+        raise InputError(f"unknown engine {args.engine!r}")
+    audio_dir = args.audio_dir if args.only != "frames" else None
+    frame_dir = args.frame_dir if args.only != "audio" else None
+    if args.only != "frames" and not args.audio_dir:
+        raise InputError("--audio-dir is required (or use --only frames)")
+    if args.only != "audio" and not args.frame_dir:
+        raise InputError("--frame-dir is required (or use --only audio)")
+    if args.workers < 0:
+        raise InputError("--workers must be 0 or more")
+    shard = parse_shard(args.shard)
+    log = args.log
+    if log is None:
+        log = ("extract-failures.jsonl" if args.shard is None
+               else f"extract-failures.shard-{shard[0]}-of-{shard[1]}.jsonl")
+    summary = run_extract(args.input, audio_dir, frame_dir, log_path=log, workers=args.workers,
+                          scheme=args.ids, shard=shard, engine=args.engine,
+                          clip_timeout=args.clip_timeout or None)
+    print(f"avprep extract: {summary.line()}", file=sys.stderr)
+    return 1 if summary.failed else 0

@@ -1,0 +1,156 @@
+"""``avprep build-list`` and ``avprep prepare-report``: the list and report steps of preparation.
+
+``make prepare-audioset`` / ``make prepare-vggsound`` string these together with ``avprep fetch``
+and ``avprep extract``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Optional
+
+from avprep.cli import add_command
+from avprep.errors import InputError
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``build-list`` and ``prepare-report``."""
+    p = add_command(
+        subparsers, "build-list",
+        "keep the released entries whose media exist locally, with local paths and weights",
+        """
+        Keep exactly the entries of a released list whose wav and ten frames exist under
+        --audio-dir and --frame-dir, in the released order, with `wav` and `video_path` rewritten
+        to the local media as absolute paths. With --weights-out, write weights for the kept list:
+        recomputed on it with the released formula (the default: weights made for the authors'
+        full copy unbalance a copy that lacks some clips), or with --keep-released-weights the
+        released rows of the kept entries. A weight file given with --weights must have exactly one
+        row per released entry. With --report DIR, write into DIR the per-class coverage
+        (<name>_coverage.csv and .png, released vs local), the missing ids
+        (<name>_missing_ids.txt) and a summary (<name>_build.json), <name> being the output's
+        file name without extension.
+
+        The label CSV (for recomputed weights and the coverage report) defaults to the single
+        class_labels_indices*.csv beside the released list.
+
+        Exit status: 0 the list was written (missing clips are expected and only reported);
+        1 the list was written but the released list holds ids that cannot name a file (never
+        kept, listed in the summary) or none of its entries has local media (check --audio-dir
+        and --frame-dir); 2 unusable input (a missing or malformed file, a weight file whose
+        length differs from the released list): then nothing is written.
+        """,
+        """
+        avprep build-list --released lists/audioset_2m_cleaned.json \\
+            --audio-dir out/audio --frame-dir out/frames -o out/lists/audioset_2m_cleaned.json \\
+            --weights lists/audioset_2m_cleaned_weight.csv \\
+            --weights-out out/lists/audioset_2m_cleaned_weight.csv --report out/report
+        """,
+        _build_list)
+    p.add_argument("--released", required=True, metavar="RELEASED.json",
+                   help="the released JSON list")
+    p.add_argument("--audio-dir", required=True, metavar="A", help="folder of <id>.wav")
+    p.add_argument("--frame-dir", required=True, metavar="F", help="folder of frame_<i>/<id>.jpg")
+    p.add_argument("-o", "--output", required=True, metavar="OUT.json",
+                   help="the local list to write")
+    p.add_argument("--labels", metavar="CSV",
+                   help="label CSV (default: the class_labels_indices*.csv beside RELEASED)")
+    p.add_argument("--weights", metavar="RELEASED_WEIGHT.csv",
+                   help="the released weight file of RELEASED (checked row for row)")
+    p.add_argument("--weights-out", metavar="OUT_WEIGHT.csv",
+                   help="write weights for the local list here")
+    p.add_argument("--keep-released-weights", action="store_true",
+                   help="take the released rows of the kept entries instead of recomputing")
+    p.add_argument("--report", metavar="DIR", help="write the coverage report into DIR")
+
+    p = add_command(
+        subparsers, "prepare-report",
+        "summarize a preparation run: extraction failures, lists, coverage, where outputs are",
+        """
+        Read what the preparation steps left in REPORT_DIR (the <name>_build.json summaries that
+        build-list --report writes) and the extraction log (JSON lines: id, path, stage, reason),
+        write REPORT_DIR/summary.json and REPORT_DIR/summary.txt, and print the summary.
+        Exit status: 0 the summary was written (failed clips are reported, not an error);
+        2 unusable input (REPORT_DIR missing, an unreadable log).
+        """,
+        """
+        avprep prepare-report out/report --log out/report/extract_log.jsonl \\
+            --lists out/lists --audio-dir out/audio --frame-dir out/frames
+        """,
+        _prepare_report)
+    p.add_argument("report_dir", metavar="REPORT_DIR", help="folder with build-list reports")
+    p.add_argument("--log", metavar="LOG", help="the JSON-lines log of avprep extract")
+    p.add_argument("--lists", metavar="DIR", help="folder of the lists written")
+    p.add_argument("--audio-dir", metavar="A", help="folder of the extracted audio")
+    p.add_argument("--frame-dir", metavar="F", help="folder of the extracted frames")
+    p.add_argument("--title", default="avprep preparation", help="first line of the summary")
+
+
+def find_label_csv(released: Path) -> Optional[Path]:
+    """The single ``class_labels_indices*.csv`` beside ``released``, or None."""
+    found = sorted(released.parent.glob("class_labels_indices*.csv"))
+    if len(found) == 1:
+        return found[0]
+    if len(found) > 1:
+        raise InputError(f"several label CSVs beside the released list "
+                         f"({', '.join(p.name for p in found)}); pass --labels", released)
+    return None
+
+
+def _build_list(args: argparse.Namespace) -> int:
+    from avprep.lists import read_labels, read_list, read_weights
+    from avprep.lists.build import build_list, write_build
+
+    released_path = Path(args.released)
+    released = read_list(released_path)
+    weights_wanted = args.weights_out is not None
+    if args.keep_released_weights and args.weights is None:
+        raise InputError("--keep-released-weights needs --weights RELEASED_WEIGHT.csv")
+    if args.keep_released_weights and not weights_wanted:
+        raise InputError("--keep-released-weights needs --weights-out OUT_WEIGHT.csv")
+    need_labels = args.report is not None or (weights_wanted and not args.keep_released_weights)
+    label_path = Path(args.labels) if args.labels else find_label_csv(released_path)
+    if need_labels and label_path is None:
+        raise InputError("no label CSV beside the released list; pass --labels CSV "
+                         "(needed for recomputed weights and the coverage report)", released_path)
+    labels = read_labels(label_path) if label_path is not None else None
+    released_weights = read_weights(args.weights) if args.weights else None
+
+    result = build_list(released, args.audio_dir, args.frame_dir, labels=labels,
+                        weights=weights_wanted, released_weights=released_weights,
+                        keep_released_weights=args.keep_released_weights,
+                        released_weights_path=args.weights, source=released_path)
+    sources = {"released": str(released_path.resolve())}
+    if label_path is not None:
+        sources["labels"] = str(label_path.resolve())
+    if args.weights:
+        sources["released_weights"] = str(Path(args.weights).resolve())
+    write_build(result, args.output, weights_out=args.weights_out, report_dir=args.report,
+                released=released, labels=labels, sources=sources)
+
+    s = result.summary()
+    line = (f"{Path(args.output).name}: kept {s['kept']} of {s['released']} released entries "
+            f"({100 * s['kept_fraction']:.1f}%), {s['missing']} missing")
+    if weights_wanted:
+        line += f", weights {result.weight_mode}"
+    print(line)
+    if result.unsafe:
+        first = result.unsafe[0]
+        print(f"avprep build-list: {len(result.unsafe)} released entries have ids that cannot "
+              f"name a file and were left out (first: entry {first[0]} {first[1]!r}: {first[2]})",
+              file=sys.stderr)
+    if s["kept"] == 0 and s["released"] > 0:
+        print(f"avprep build-list: none of the {s['released']} released entries has local media "
+              f"under {args.audio_dir} and {args.frame_dir}", file=sys.stderr)
+    return 1 if result.unsafe or (s["kept"] == 0 and s["released"] > 0) else 0
+
+
+def _prepare_report(args: argparse.Namespace) -> int:
+    from avprep.lists.build import summarize, write_summary
+
+    summary = summarize(args.report_dir, log=args.log, lists_dir=args.lists,
+                        audio_dir=args.audio_dir, frame_dir=args.frame_dir)
+    text = write_summary(args.report_dir, summary, title=args.title)
+    print(text, end="")
+    return 0

@@ -1,0 +1,361 @@
+"""Cut a released list down to the clips that exist locally, with local paths and matching weights.
+
+A user's copy of AudioSet or VGGSound always lacks some clips (videos taken down, failed downloads,
+failed extractions). :func:`build_list` keeps exactly the released entries whose wav and ten frames
+exist, in the released order, points ``wav`` and ``video_path`` at the local media (absolute paths),
+and gives weights for the kept list: recomputed on it with the released formula (the default; weights
+made for the authors' copy unbalance a copy that lacks 10-15% of the clips), or the released rows of
+the kept entries. :func:`write_build` writes the list, the weights and a coverage report.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Set, Union
+
+import numpy as np
+
+from avprep import atomic
+from avprep.errors import InputError
+from avprep.layout import N_FRAMES
+from avprep.lists import DataList, Entry, LabelSet, compute_weights, write_list, write_weights
+from avprep.lists.ids import unsafe_reason
+from avprep.progress import progress
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+WEIGHT_MODES = ("recomputed", "released")
+
+
+class MediaIndex:
+    """Which ids have a wav and all ten frames, from one directory listing per folder.
+
+    Equivalent to :func:`avprep.layout.has_media` for every safe id, but it lists each of the eleven
+    folders once instead of making eleven ``stat`` calls per entry, which matters for a 2M-entry
+    list on a network file system.
+    """
+
+    def __init__(self, audio_dir: PathLike, frame_dir: PathLike):
+        self.audio_dir = Path(audio_dir)
+        self.frame_dir = Path(frame_dir)
+        self._wavs = _files_with_suffix(self.audio_dir, ".wav")
+        self._frames = [_files_with_suffix(self.frame_dir / f"frame_{i}", ".jpg")
+                        for i in range(N_FRAMES)]
+
+    def has_media(self, video_id: str) -> bool:
+        """Whether the wav and all ten frames of ``video_id`` exist (``video_id`` must be safe)."""
+        return video_id in self._wavs and all(video_id in names for names in self._frames)
+
+    def ids(self) -> Set[str]:
+        """Every id that has complete media."""
+        complete = set(self._wavs)
+        for names in self._frames:
+            complete &= names
+        return complete
+
+
+def _files_with_suffix(folder: Path, suffix: str) -> Set[str]:
+    """Stems of the regular files (or links to them) named ``*<suffix>`` directly in ``folder``."""
+    stems: Set[str] = set()
+    try:
+        entries = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return stems
+    with entries:
+        for item in entries:
+            name = item.name
+            if not name.endswith(suffix) or atomic.is_temp(name):
+                continue
+            try:
+                if item.is_file():
+                    stems.add(name[: -len(suffix)])
+            except OSError:
+                continue
+    return stems
+
+
+@dataclass
+class BuildResult:
+    """What :func:`build_list` found and made.
+
+    ``kept`` are the indices (into the released list) of the entries kept; ``missing`` the released
+    entries without complete local media, as (index, id); ``unsafe`` the released entries whose id
+    cannot name a file, as (index, id, reason): they are never kept.
+    """
+
+    data: DataList
+    kept: np.ndarray
+    released_count: int
+    missing: List[tuple] = field(default_factory=list)
+    unsafe: List[tuple] = field(default_factory=list)
+    weights: Optional[np.ndarray] = None
+    weight_mode: Optional[str] = None
+
+    @property
+    def missing_ids(self) -> List[str]:
+        """Ids of the released entries that are not kept (missing media or unsafe id), in order."""
+        skipped = sorted([(i, vid) for i, vid in self.missing]
+                         + [(i, vid) for i, vid, _reason in self.unsafe])
+        return [vid for _i, vid in skipped]
+
+    def summary(self) -> Dict[str, object]:
+        """Counts for reports: released, kept, missing, unsafe, the kept fraction, the weight mode."""
+        return {
+            "released": self.released_count,
+            "kept": int(len(self.kept)),
+            "missing": len(self.missing),
+            "unsafe_ids": len(self.unsafe),
+            "kept_fraction": (len(self.kept) / self.released_count) if self.released_count else 0.0,
+            "weights": self.weight_mode,
+            "unsafe_examples": [{"index": i, "video_id": vid, "reason": reason}
+                                for i, vid, reason in self.unsafe[:10]],
+        }
+
+
+def local_entry(entry: Entry, audio_dir: PathLike, frame_dir: PathLike) -> Entry:
+    """``entry`` with ``wav`` and ``video_path`` pointing at the local media (absolute paths)."""
+    audio = os.path.abspath(os.fspath(audio_dir))
+    frames = os.path.abspath(os.fspath(frame_dir))
+    return Entry(video_id=entry.video_id, wav=os.path.join(audio, f"{entry.video_id}.wav"),
+                 video_path=frames, labels=entry.labels)
+
+
+def check_weights_length(weights: np.ndarray, n_entries: int, path: Optional[PathLike]) -> None:
+    """Raise :class:`InputError` when a weight file does not have one row per released entry."""
+    if len(weights) != n_entries:
+        raise InputError(f"weight file has {len(weights)} rows but the released list has "
+                         f"{n_entries} entries; a weight file must match its list row for row",
+                         path)
+
+
+def build_list(released: DataList, audio_dir: PathLike, frame_dir: PathLike,
+               labels: Optional[LabelSet] = None, weights: bool = False,
+               released_weights: Optional[np.ndarray] = None,
+               keep_released_weights: bool = False,
+               released_weights_path: Optional[PathLike] = None,
+               source: Optional[PathLike] = None) -> BuildResult:
+    """Keep the released entries whose wav and ten frames exist under ``audio_dir``/``frame_dir``.
+
+    The kept entries stay in the released order, with ``wav`` and ``video_path`` rewritten to the
+    local media. With ``weights=True`` the result carries weights for the kept list: recomputed on
+    it with the released formula (needs ``labels``), or, with ``keep_released_weights``, the rows of
+    ``released_weights`` that belong to the kept entries. ``released_weights``, when given, must have
+    exactly one row per released entry (else :class:`InputError`, naming
+    ``released_weights_path``). ``source`` names the released list in errors (an unknown label
+    in a kept entry is an :class:`InputError` naming its released entry index).
+    """
+    if released_weights is not None:
+        check_weights_length(released_weights, len(released), released_weights_path)
+    if weights and keep_released_weights and released_weights is None:
+        raise InputError("keeping the released weights needs the released weight file")
+    if weights and not keep_released_weights and labels is None:
+        raise InputError("recomputing weights needs the label CSV")
+
+    index = MediaIndex(audio_dir, frame_dir)
+    kept: List[int] = []
+    missing: List[tuple] = []
+    unsafe: List[tuple] = []
+    for i, video_id in enumerate(progress(released.video_id, total=len(released),
+                                          desc="build-list", unit="entry")):
+        reason = unsafe_reason(video_id)
+        if reason is not None:
+            unsafe.append((i, video_id, reason))
+        elif index.has_media(video_id):
+            kept.append(i)
+        else:
+            missing.append((i, video_id))
+
+    kept_idx = np.asarray(kept, dtype=np.int64)
+    audio_abs = os.path.abspath(os.fspath(audio_dir))
+    frames_abs = os.path.abspath(os.fspath(frame_dir))
+    selected = released.select(kept_idx)
+    data = selected.replace(
+        wav=[os.path.join(audio_abs, f"{vid}.wav") for vid in selected.video_id],
+        video_path=[frames_abs] * len(selected))
+    result = BuildResult(data=data, kept=kept_idx, released_count=len(released),
+                         missing=missing, unsafe=unsafe)
+    if weights:
+        if keep_released_weights:
+            result.weights = np.asarray(released_weights, dtype=np.float64)[kept_idx]
+            result.weight_mode = "released"
+        else:
+            try:
+                result.weights = np.asarray(compute_weights(data, labels), dtype=np.float64)
+            except InputError as err:
+                entry = int(kept_idx[err.entry]) if isinstance(err.entry, int) else err.entry
+                raise InputError(err.message, source, entry) from None
+            result.weight_mode = "recomputed"
+    return result
+
+
+def report_paths(report_dir: PathLike, name: str) -> Dict[str, Path]:
+    """Where the report of the list named ``name`` goes: coverage CSV and PNG, missing ids, summary."""
+    report_dir = Path(report_dir)
+    return {
+        "coverage_csv": report_dir / f"{name}_coverage.csv",
+        "coverage_png": report_dir / f"{name}_coverage.png",
+        "missing_ids": report_dir / f"{name}_missing_ids.txt",
+        "summary": report_dir / f"{name}_build.json",
+    }
+
+
+def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLike] = None,
+                report_dir: Optional[PathLike] = None, released: Optional[DataList] = None,
+                labels: Optional[LabelSet] = None,
+                sources: Optional[Dict[str, str]] = None) -> Dict[str, Path]:
+    """Write the kept list to ``out``, its weights to ``weights_out``, and a report to ``report_dir``.
+
+    Each file is written atomically, and everything that can fail on the input (the coverage
+    table) is computed before the first file is written. The report (named after ``out``'s stem)
+    holds the per-class coverage of the kept list against ``released`` as CSV and PNG (needs
+    ``released`` and ``labels``), the missing ids one per line, and a JSON summary. Returns the
+    paths written.
+    """
+    if weights_out is not None and result.weights is None:
+        raise InputError("no weights were made for this list (build it with weights=True)")
+    table = None
+    if report_dir is not None and released is not None and labels is not None:
+        from avprep.lists import coverage
+        table = coverage.coverage_table(released, result.data, labels)
+
+    written: Dict[str, Path] = {}
+    write_list(out, result.data)
+    written["list"] = Path(out)
+    if weights_out is not None:
+        write_weights(weights_out, result.weights)
+        written["weights"] = Path(weights_out)
+    if report_dir is not None:
+        name = Path(out).stem
+        paths = report_paths(report_dir, name)
+        Path(report_dir).mkdir(parents=True, exist_ok=True)
+        if table is not None:
+            from avprep.lists import coverage
+            coverage.write_coverage_csv(paths["coverage_csv"], table)
+            coverage.plot_coverage(paths["coverage_png"], table, title=name)
+            written["coverage_csv"] = paths["coverage_csv"]
+            written["coverage_png"] = paths["coverage_png"]
+        atomic.write_text(paths["missing_ids"], "".join(f"{vid}\n" for vid in result.missing_ids))
+        written["missing_ids"] = paths["missing_ids"]
+        summary = {"list": name, **result.summary(),
+                   "outputs": {key: os.path.abspath(p) for key, p in written.items()},
+                   "sources": dict(sources or {})}
+        atomic.write_text(paths["summary"], json.dumps(summary, indent=1) + "\n")
+        written["summary"] = paths["summary"]
+    return written
+
+
+# The summary of a preparation run (``avprep prepare-report``) ------------------------------------
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_TXT = "summary.txt"
+
+
+def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
+    """The failure records of an ``avprep extract`` JSON-lines log (id, path, stage, reason).
+
+    Records that say the clip succeeded (``"ok": true`` or ``"status": "ok"``) and lines that are
+    not objects (a summary line, say) are skipped; for a clip recorded several times, the last
+    record wins. A line that is not JSON is an :class:`InputError` naming the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("extraction log not found", path)
+    latest: Dict[str, Dict[str, object]] = {}
+    with open(path, encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise InputError(f"not a JSON line: {err.msg}", path, f"line {number}") from None
+            if not isinstance(record, dict) or "reason" not in record and "error" not in record:
+                continue
+            key = str(record.get("path") or record.get("id"))
+            if record.get("ok") is True or record.get("status") == "ok":
+                latest.pop(key, None)
+                continue
+            latest[key] = record
+    return list(latest.values())
+
+
+def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
+              lists_dir: Optional[PathLike] = None, audio_dir: Optional[PathLike] = None,
+              frame_dir: Optional[PathLike] = None) -> Dict[str, object]:
+    """Gather what a preparation run left: each list's build summary, the failures, the media.
+
+    ``report_dir`` holds the ``<name>_build.json`` files that :func:`write_build` writes; ``log``
+    is the extraction log. Returns a JSON-ready dict.
+    """
+    report_dir = Path(report_dir)
+    if not report_dir.is_dir():
+        raise InputError("report folder not found", report_dir)
+    lists = []
+    for path in sorted(report_dir.glob("*_build.json")):
+        try:
+            lists.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"unreadable build summary: {err}", path) from None
+    summary: Dict[str, object] = {"lists": lists}
+    if log is not None:
+        failures = read_failure_log(log)
+        by_stage: Dict[str, int] = {}
+        for record in failures:
+            stage = str(record.get("stage", "unknown"))
+            by_stage[stage] = by_stage.get(stage, 0) + 1
+        summary["extraction"] = {"log": os.path.abspath(log), "failed": len(failures),
+                                 "failed_by_stage": by_stage,
+                                 "failures": [{k: record.get(k) for k in
+                                               ("id", "path", "stage", "reason")}
+                                              for record in failures]}
+    if audio_dir is not None and frame_dir is not None:
+        summary["media"] = {"audio_dir": os.path.abspath(audio_dir),
+                            "frame_dir": os.path.abspath(frame_dir),
+                            "complete_clips": len(MediaIndex(audio_dir, frame_dir).ids())}
+    if lists_dir is not None:
+        summary["lists_dir"] = os.path.abspath(lists_dir)
+    summary["report_dir"] = os.path.abspath(report_dir)
+    return summary
+
+
+def format_summary(summary: Dict[str, object], title: str = "avprep preparation") -> str:
+    """The summary as a few lines of text for people."""
+    lines = [title]
+    media = summary.get("media")
+    if media:
+        lines.append(f"  media: {media['complete_clips']} clips with a wav and 10 frames "
+                     f"in {media['audio_dir']} and {media['frame_dir']}")
+    extraction = summary.get("extraction")
+    if extraction:
+        stages = ", ".join(f"{k} {v}" for k, v in sorted(extraction["failed_by_stage"].items()))
+        lines.append(f"  extraction failures: {extraction['failed']}"
+                     + (f" ({stages})" if stages else "") + f"; log: {extraction['log']}")
+        for record in extraction["failures"][:5]:
+            lines.append(f"    {record.get('id')}: {record.get('stage')}: {record.get('reason')}")
+    for item in summary.get("lists", []):
+        text = (f"  {item['list']}: {item['kept']} of {item['released']} released entries "
+                f"({100 * item['kept_fraction']:.1f}%), {item['missing']} missing")
+        if item.get("weights"):
+            text += f", weights {item['weights']}"
+        lines.append(text)
+        for key in ("list", "weights"):
+            path = item.get("outputs", {}).get(key)
+            if path:
+                lines.append(f"    {key}: {path}")
+    if not summary.get("lists"):
+        lines.append("  no list was built (no released split found?)")
+    lines.append(f"  report: {summary['report_dir']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(report_dir: PathLike, summary: Dict[str, object],
+                  title: str = "avprep preparation") -> str:
+    """Write ``summary.json`` and ``summary.txt`` into ``report_dir`` atomically; return the text."""
+    text = format_summary(summary, title)
+    atomic.write_text(Path(report_dir) / SUMMARY_JSON, json.dumps(summary, indent=1) + "\n")
+    atomic.write_text(Path(report_dir) / SUMMARY_TXT, text)
+    return text

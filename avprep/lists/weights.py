@@ -1,0 +1,113 @@
+"""Sample-weight CSVs (one float per line, line i weighs entry i) and the released weight formula.
+
+``count[c]`` is how many times class c appears in the list's label strings,
+``label_weight[c] = 1000 / (count[c] + 0.01)`` and the weight of an entry is the float64 sum of
+``label_weight`` over its labels, added in the order they are written, as the original
+``gen_weight_file.py`` computes it.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avprep.atomic import atomic_path
+from avprep.errors import FormatError, InputError
+from avprep.lists.datalist import DataList
+from avprep.lists.labels import LabelSet
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+COUNT_OFFSET = 0.01
+SCALE = 1000.0
+
+
+def read_weights(path: PathLike) -> np.ndarray:
+    """Read a weight CSV as float64; any number (also nan, inf, negative) is accepted as data.
+
+    :class:`FormatError` names the first line that is not a single number.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError("weight file not found", path) from None
+    except IsADirectoryError:
+        raise InputError("expected a weight CSV file, found a folder", path) from None
+    except UnicodeDecodeError as err:
+        raise FormatError(f"not text: byte {err.start}: {err.reason}", path) from None
+    except OSError as err:
+        raise InputError(f"cannot read weight file: {err.strerror or err}", path) from None
+    lines = text.splitlines()
+    try:
+        return np.array(lines, dtype=np.float64).reshape(-1)
+    except ValueError:
+        pass
+    for number, line in enumerate(lines, start=1):
+        try:
+            float(line)
+        except ValueError:
+            shown = line if len(line) <= 40 else line[:37] + "..."
+            raise FormatError(f"line {number}: {shown!r} is not a number", path) from None
+    raise FormatError("not a column of numbers", path)  # pragma: no cover - float() agrees
+
+
+def weights_text(weights: np.ndarray) -> str:
+    """``weights`` as numpy's ``savetxt`` default format writes them (``%.18e``, one a line)."""
+    buf = io.BytesIO()
+    np.savetxt(buf, np.asarray(weights, dtype=np.float64).reshape(-1))
+    return buf.getvalue().decode("ascii")
+
+
+def write_weights(path: PathLike, weights: np.ndarray) -> None:
+    """Write a weight CSV atomically in numpy's ``savetxt`` default format."""
+    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    with atomic_path(path) as tmp:
+        np.savetxt(tmp, weights)
+
+
+def label_indices(data: DataList, labels: LabelSet):
+    """``(flat, offsets)``: class index of every written label, and each entry's slice of them.
+
+    Raises :class:`InputError` naming the first entry with a label not in ``labels`` (an empty
+    label string counts as one empty, unknown label, as in the original).
+    """
+    split = pc.split_pattern(data.arrow_column("labels"), ",")
+    offsets = split.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = offsets - offsets[0]
+    mids = split.flatten()
+    table = pa.array(labels.mids, type=pa.string())
+    flat = pc.index_in(mids, value_set=table)
+    if flat.null_count:
+        bad = int(np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0])
+        entry = int(np.searchsorted(offsets, bad, side="right") - 1)
+        raise InputError(f"label {mids[bad].as_py()!r} of {data[entry].video_id!r} is not in "
+                         "the label CSV", entry=entry)
+    return flat.to_numpy(zero_copy_only=False).astype(np.int64), offsets
+
+
+def class_counts(data: DataList, labels: LabelSet) -> np.ndarray:
+    """How often each class is written in the list's labels (int64, label-set order)."""
+    flat, _ = label_indices(data, labels)
+    return np.bincount(flat, minlength=len(labels)).astype(np.int64)
+
+
+def compute_weights(data: DataList, labels: LabelSet) -> np.ndarray:
+    """The released class-balancing sample weights of ``data`` (float64, one per entry)."""
+    flat, offsets = label_indices(data, labels)
+    counts = np.bincount(flat, minlength=len(labels)).astype(np.float64)
+    label_weight = SCALE / (counts + COUNT_OFFSET)
+    n = len(data)
+    lengths = np.diff(offsets)
+    weights = np.zeros(n, dtype=np.float64)
+    starts = offsets[:-1]
+    for k in range(int(lengths.max()) if n else 0):
+        rows = np.flatnonzero(lengths > k)
+        weights[rows] += label_weight[flat[starts[rows] + k]]
+    return weights

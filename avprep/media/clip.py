@@ -1,0 +1,267 @@
+"""One clip: decode it once, in process, into the original pipeline's wav and ten frames.
+
+:func:`process_clip` is the unit of work of a batch run: a top-level function of a picklable
+:class:`ClipTask` that returns a picklable :class:`ClipResult` and never raises for a bad clip, so
+any execution engine can run it. :func:`extract_clip` does the same for one clip from Python and
+raises :class:`~avprep.errors.MediaError` when a stage fails.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+from avprep.errors import MediaError
+from avprep.layout import N_FRAMES
+from avprep.lists.ids import unsafe_reason, video_id_of
+from avprep.media import audio as audio_mod
+from avprep.media import frames as frames_mod
+from avprep.media import probe
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+# A stream that ends before this share of its declared length (less the slack) is truncated.
+_TRUNCATED_SHARE = 0.9
+_TRUNCATED_SLACK_S = 0.5
+
+WRITTEN, SKIPPED, FAILED, OFF = "written", "skipped", "failed", "off"
+
+
+@dataclass(frozen=True)
+class ClipTask:
+    """What to do for one clip; ``audio_dir`` or ``frame_dir`` None leaves that output out."""
+
+    path: str
+    video_id: str
+    audio_dir: Optional[str] = None
+    frame_dir: Optional[str] = None
+    threads: int = 0
+
+
+@dataclass
+class ClipResult:
+    """What happened to one clip: each output's state and every failure as (stage, reason)."""
+
+    video_id: str
+    path: str
+    audio: str = OFF
+    frames: str = OFF
+    failures: List[Tuple[str, str]] = field(default_factory=list)
+    filled_frames: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        """Whether every requested output exists now."""
+        return not self.failures
+
+    @property
+    def skipped(self) -> bool:
+        """Whether everything requested was already complete (nothing written)."""
+        states = [s for s in (self.audio, self.frames) if s != OFF]
+        return bool(states) and all(s == SKIPPED for s in states)
+
+
+def _reason(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text}" if text else type(err).__name__
+
+
+class _Decoded:
+    """Everything one pass over a container produced."""
+
+    def __init__(self) -> None:
+        self.samples = None
+        self.jpegs: Dict[int, bytes] = {}
+        self.audio_error: Optional[str] = None
+        self.video_error: Optional[str] = None
+        self.truncated: Optional[str] = None
+        self.frames_decoded = 0
+
+
+def _decode(container, astream, vstream, schedule: Optional[List[int]], threads: int) -> _Decoded:
+    """Demux once; resample all audio, turn the scheduled video frames into JPEGs."""
+    out = _Decoded()
+    resampler = audio_mod.Channel0Resampler() if astream is not None else None
+    wanted: Dict[int, List[int]] = {}
+    for slot, index in enumerate(schedule or []):
+        wanted.setdefault(index, []).append(slot)
+    last_needed = max(wanted) if wanted else -1
+    video_done = vstream is None
+    if vstream is not None:
+        vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
+        vstream.codec_context.thread_count = threads
+    streams = [s for s in (astream, vstream) if s is not None]
+    audio_errors = video_errors = 0
+    n_video = 0
+
+    def on_video(frame) -> None:
+        nonlocal n_video, video_done
+        if n_video in wanted:
+            image = frames_mod.upright(frame_image(frame), getattr(frame, "rotation", 0))
+            jpeg = frames_mod.encode_frame(image)
+            for slot in wanted[n_video]:
+                out.jpegs[slot] = jpeg
+        n_video += 1
+        if n_video > last_needed:
+            video_done = True
+
+    try:
+        for packet in container.demux(*streams):
+            if packet.stream is vstream:
+                if video_done:
+                    continue
+                try:
+                    for frame in packet.decode():
+                        if not video_done:
+                            on_video(frame)
+                except Exception as err:  # a corrupt packet: the decoders go on, as ffmpeg does
+                    video_errors += 1
+                    out.video_error = _reason(err)
+                if video_done and astream is None:
+                    break
+            else:
+                try:
+                    for frame in packet.decode():
+                        resampler.push(frame)
+                except Exception as err:
+                    audio_errors += 1
+                    out.audio_error = _reason(err)
+    except Exception as err:  # the demuxer gave up: what came before is all there is
+        out.truncated = f"reading stopped: {_reason(err)}"
+    out.frames_decoded = n_video
+    if resampler is not None:
+        try:
+            out.samples = resampler.finish()
+        except Exception as err:
+            out.audio_error = _reason(err)
+            out.samples = None
+    if out.truncated is None and astream is not None and out.samples is not None:
+        declared = probe.declared_seconds(container, astream)
+        got = len(out.samples) / audio_mod.SAMPLE_RATE
+        if declared and got < declared * _TRUNCATED_SHARE - _TRUNCATED_SLACK_S:
+            out.truncated = f"audio ends at {got:.2f} s of the {declared:.2f} s declared"
+    return out
+
+
+_REFORMATTER = None
+
+
+def frame_image(frame) -> "Image.Image":
+    """A decoded video frame as an RGB PIL image (FFmpeg's rgb24 conversion, as OpenCV's)."""
+    global _REFORMATTER
+    from PIL import Image
+
+    if _REFORMATTER is None:  # one per process: it keeps its scaler between frames
+        from av.video.reformatter import VideoReformatter
+
+        _REFORMATTER = VideoReformatter()
+    return Image.fromarray(_REFORMATTER.reformat(frame, format="rgb24").to_ndarray())
+
+
+def _open(path: str):
+    import av
+
+    return av.open(path, mode="r", metadata_errors="ignore")
+
+
+def process_clip(task: ClipTask) -> ClipResult:
+    """Write what is missing of ``task``'s outputs; report failures in the result, never raise."""
+    start = time.perf_counter()
+    result = ClipResult(task.video_id, task.path)
+    try:
+        _process(task, result)
+    except Exception as err:  # anything unforeseen is still this clip's failure, not the run's
+        result.failures.append(("internal", _reason(err)))
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _process(task: ClipTask, result: ClipResult) -> None:
+    reason = unsafe_reason(task.video_id)
+    if reason is not None:
+        result.failures.append(("id", f"unsafe video id {task.video_id!r}: {reason}"))
+        result.audio = FAILED if task.audio_dir else OFF
+        result.frames = FAILED if task.frame_dir else OFF
+        return
+    wav = Path(task.audio_dir) / f"{task.video_id}.wav" if task.audio_dir else None
+    need_audio = wav is not None and not wav.is_file()
+    missing: List[int] = []
+    if task.frame_dir:
+        missing = [i for i in range(N_FRAMES)
+                   if not frames_mod.frame_file(task.frame_dir, i, task.video_id).is_file()]
+    need_frames = bool(missing)
+    result.audio = OFF if wav is None else (SKIPPED if not need_audio else FAILED)
+    result.frames = OFF if not task.frame_dir else (SKIPPED if not need_frames else FAILED)
+    if not (need_audio or need_frames):
+        return
+
+    try:
+        container = _open(task.path)
+    except Exception as err:
+        result.failures.append(("open", f"cannot open: {_reason(err)}"))
+        return
+    with container:
+        astream = probe.pick_audio_stream(container) if need_audio else None
+        vstream = probe.pick_video_stream(container) if need_frames else None
+        if need_audio and astream is None:
+            result.failures.append(("audio", "no audio stream"))
+            need_audio = False
+        if need_frames and vstream is None:
+            result.failures.append(("frames", "no video stream"))
+            need_frames = False
+        if not (need_audio or need_frames):
+            return
+        schedule = None
+        if need_frames:
+            timing = probe.video_timing(container, vstream)
+            schedule = probe.frame_schedule(timing.fps, timing.frame_count)
+        decoded = _decode(container, astream if need_audio else None,
+                          vstream if need_frames else None, schedule, task.threads)
+
+    if decoded.truncated is not None:
+        for stage, needed in (("audio", need_audio), ("frames", need_frames)):
+            if needed:
+                result.failures.append((stage, f"truncated or corrupt file: {decoded.truncated}"))
+        return
+    if need_audio:
+        samples = decoded.samples
+        if samples is None or len(samples) == 0:
+            why = decoded.audio_error or "the audio stream decoded to no samples"
+            result.failures.append(("audio", why))
+        else:
+            audio_mod.write_wav(wav, samples)
+            result.audio = WRITTEN
+    if need_frames:
+        if not decoded.jpegs:
+            why = decoded.video_error or "the video stream decoded to no frames"
+            result.failures.append(("frames", why))
+        else:
+            filled = frames_mod.fill_from_below(decoded.jpegs, list(range(N_FRAMES)))
+            result.filled_frames = N_FRAMES - len(decoded.jpegs)
+            frames_mod.write_frame_set(task.frame_dir, task.video_id,
+                                       {i: filled[i] for i in missing})
+            result.frames = WRITTEN
+
+
+def extract_clip(path: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
+                 video_id: Optional[str] = None, threads: int = 0) -> ClipResult:
+    """Extract one clip's ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``.
+
+    Outputs that already exist are kept as they are. Pass None for ``audio_dir`` or ``frame_dir``
+    to leave that output out. Raises :class:`MediaError` naming the first failed stage, after
+    writing whatever else succeeded.
+    """
+    path = os.fspath(path)
+    task = ClipTask(path=path, video_id=video_id if video_id is not None else video_id_of(path),
+                    audio_dir=os.fspath(audio_dir) if audio_dir is not None else None,
+                    frame_dir=os.fspath(frame_dir) if frame_dir is not None else None,
+                    threads=threads)
+    result = process_clip(task)
+    if result.failures:
+        stage, reason = result.failures[0]
+        raise MediaError(reason, path=path, stage=stage)
+    return result

@@ -1,0 +1,58 @@
+"""Execution engines: run a top-level function over work items, yielding outcomes as they finish.
+
+An engine has ``map(fn, items) -> Iterator[Outcome]`` and ``close()``. ``fn`` is a picklable
+top-level function and each item and result is picklable, so an engine may run them in this
+process, in local worker processes (:mod:`avprep.media.engines.local`), or on a cluster. An engine
+yields exactly one :class:`Outcome` per item, in any order; when the work itself could not run (a
+worker crashed or ran past its time) the outcome carries ``error`` instead of ``value``.
+
+To add an engine, put a class with that interface in a module here and name it in :data:`ENGINES`
+(``"ray": "avprep.media.engines.ray:RayEngine"``); its constructor takes ``workers`` and
+``clip_timeout`` as keywords.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Iterator, Optional, Protocol
+
+#: engine name -> "module:Class"
+ENGINES = {
+    "local": "avprep.media.engines.local:LocalEngine",
+}
+
+
+@dataclass
+class Outcome:
+    """The result of one item: ``value`` when ``fn`` returned, else ``error`` saying why not."""
+
+    item: Any
+    value: Any = None
+    error: Optional[str] = None
+
+
+class Engine(Protocol):
+    """What the batch runner needs from an execution engine."""
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
+        """Run ``fn`` on every item; yield one :class:`Outcome` per item as each finishes."""
+
+    def close(self) -> None:
+        """Release workers and other resources."""
+
+
+def engine_names() -> list:
+    """Names accepted by :func:`get_engine`."""
+    return sorted(ENGINES)
+
+
+def get_engine(name: str, workers: int, clip_timeout: Optional[float] = None) -> Engine:
+    """Build the engine called ``name`` with ``workers`` workers and a per-item time limit."""
+    try:
+        target = ENGINES[name]
+    except KeyError:
+        raise ValueError(f"unknown engine {name!r}; known: {', '.join(engine_names())}") from None
+    module_name, _, class_name = target.partition(":")
+    cls = getattr(importlib.import_module(module_name), class_name)
+    return cls(workers=workers, clip_timeout=clip_timeout)

@@ -1,0 +1,169 @@
+"""The local engine: worker processes on this machine, each item with an optional time limit.
+
+Each worker is a process fed one item at a time over its own pipe. A worker that runs past the
+time limit is killed and replaced, and one that dies (a crash inside a decoder) is replaced; either
+way that item's outcome carries the reason and the run goes on. ``workers=0`` runs everything in
+this process (no time limit, no crash isolation): handy for debugging.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import sys
+import time
+import traceback
+from collections import deque
+from multiprocessing.connection import wait
+from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Optional
+
+from avprep.media.engines import Outcome
+
+
+def _worker_main(fn: Callable[[Any], Any], conn) -> None:
+    """Worker loop: receive an item, send back ``(True, value)`` or ``(False, reason)``."""
+    while True:
+        try:
+            item = conn.recv()
+        except (EOFError, OSError):
+            return
+        if item is None:
+            return
+        try:
+            reply = (True, fn(item))
+        except BaseException as err:  # reported per item; the worker stays usable
+            last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+            where = f" at {last[0].name}:{last[0].lineno}" if last else ""
+            reply = (False, f"{type(err).__name__}: {err}{where}")
+        try:
+            conn.send(reply)
+        except (EOFError, OSError, BrokenPipeError):
+            return
+
+
+def _default_context():
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("fork" if sys.platform.startswith("linux")
+                                       and "fork" in methods else "spawn")
+
+
+class _Worker:
+    def __init__(self, ctx, fn):
+        parent, child = ctx.Pipe(duplex=True)
+        self.conn = parent
+        self.process = ctx.Process(target=_worker_main, args=(fn, child), daemon=True)
+        self.process.start()
+        child.close()
+        self.item: Any = None
+        self.busy = False
+        self.started = 0.0
+
+    def give(self, item: Any) -> None:
+        self.item, self.busy, self.started = item, True, time.monotonic()
+        self.conn.send(item)
+
+    def stop(self, kill: bool = False) -> None:
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        self.process.join(timeout=None if kill else 5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.conn.close()
+
+
+class LocalEngine:
+    """Run items in ``workers`` local processes (0: in this process)."""
+
+    name = "local"
+
+    def __init__(self, workers: int = 1, clip_timeout: Optional[float] = None, context=None):
+        if workers < 0:
+            raise ValueError("workers must be >= 0")
+        self.workers = workers
+        self.clip_timeout = clip_timeout if clip_timeout and clip_timeout > 0 else None
+        self._ctx = context or _default_context()
+
+    def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
+        """Run ``fn`` on each item; yield outcomes as items finish."""
+        if self.workers == 0:
+            yield from self._map_inline(fn, items)
+        else:
+            yield from self._map_pool(fn, items)
+
+    @staticmethod
+    def _map_inline(fn, items) -> Iterator[Outcome]:
+        for item in items:
+            try:
+                yield Outcome(item, value=fn(item))
+            except Exception as err:
+                yield Outcome(item, error=f"{type(err).__name__}: {err}")
+
+    def _map_pool(self, fn, items) -> Iterator[Outcome]:
+        queue: Deque[Any] = deque(items)
+        pool = [_Worker(self._ctx, fn) for _ in range(min(self.workers, max(len(queue), 1)))]
+        try:
+            while True:
+                for worker in pool:
+                    if not worker.busy and queue:
+                        worker.give(queue.popleft())
+                busy = [w for w in pool if w.busy]
+                if not busy:
+                    return
+                timeout = None
+                if self.clip_timeout is not None:
+                    now = time.monotonic()
+                    timeout = max(0.0, min(w.started + self.clip_timeout - now for w in busy))
+                by_handle: Dict[Any, _Worker] = {}
+                for w in busy:
+                    by_handle[w.conn] = w
+                    by_handle[w.process.sentinel] = w
+                ready = wait(list(by_handle), timeout)
+                done = set()
+                for handle in ready:
+                    worker = by_handle[handle]
+                    if id(worker) in done:
+                        continue
+                    done.add(id(worker))
+                    state, outcome = self._collect(worker)
+                    if state == "reply":
+                        yield outcome
+                    elif state == "dead":
+                        code = worker.process.exitcode
+                        item = worker.item
+                        pool[pool.index(worker)] = self._replace(worker, fn, kill=True)
+                        yield Outcome(item, error=f"worker process died (exit code {code})")
+                if self.clip_timeout is not None:
+                    now = time.monotonic()
+                    for worker in list(pool):
+                        if worker.busy and id(worker) not in done and \
+                                now - worker.started >= self.clip_timeout:
+                            item = worker.item
+                            pool[pool.index(worker)] = self._replace(worker, fn, kill=True)
+                            yield Outcome(item, error=f"timed out after {self.clip_timeout:g} s")
+        finally:
+            for worker in pool:
+                worker.stop(kill=worker.busy)
+
+    @staticmethod
+    def _collect(worker: _Worker):
+        """``("reply", outcome)``, ``("dead", None)`` or ``("none", None)`` (still working)."""
+        try:
+            if not worker.conn.poll():
+                return ("none", None) if worker.process.is_alive() else ("dead", None)
+            ok, payload = worker.conn.recv()
+        except (EOFError, OSError):
+            return "dead", None
+        item, worker.item, worker.busy = worker.item, None, False
+        return "reply", Outcome(item, value=payload) if ok else Outcome(item, error=payload)
+
+    def _replace(self, worker: _Worker, fn, kill: bool) -> _Worker:
+        worker.stop(kill=kill)
+        return _Worker(self._ctx, fn)
+
+    def close(self) -> None:
+        """Nothing persists between :meth:`map` calls."""

@@ -1,0 +1,94 @@
+"""Frames as the original wrote them: shorter side to 224 (the longer truncated), bilinear, centre
+crop 224x224, JPEG at PIL's default quality (75); a clip's ten frames land together or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+from pathlib import Path
+from typing import Dict, Sequence, Tuple, Union
+
+from PIL import Image
+
+from avprep.atomic import temp_name
+
+PathLike = Union[str, "os.PathLike[str]"]
+SIZE = 224
+_ROTATE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
+           270: Image.Transpose.ROTATE_90}
+
+
+def resized_size(width: int, height: int, size: int = SIZE) -> Tuple[int, int]:
+    """(width, height) with the shorter side ``size`` and the longer ``int(size * long / short)``."""
+    if width <= height:
+        return size, int(size * height / width)
+    return int(size * width / height), size
+
+
+def crop_box(width: int, height: int, size: int = SIZE) -> Tuple[int, int, int, int]:
+    """The centred ``size`` x ``size`` box, offsets rounded as torchvision's CenterCrop rounds."""
+    left = int(round((width - size) / 2.0))
+    top = int(round((height - size) / 2.0))
+    return left, top, left + size, top + size
+
+
+def upright(image: Image.Image, rotation: float) -> Image.Image:
+    """Turn ``image`` upright by the display rotation (degrees counter-clockwise), as OpenCV does."""
+    angle = int(-round(rotation or 0)) % 360
+    return image.transpose(_ROTATE[angle]) if angle in _ROTATE else image
+
+
+def encode_frame(image: Image.Image) -> bytes:
+    """Resize, centre-crop and JPEG-encode one RGB frame exactly as the original did."""
+    image = image.convert("RGB") if image.mode != "RGB" else image
+    width, height = resized_size(*image.size)
+    image = image.resize((width, height), Image.Resampling.BILINEAR)
+    image = image.crop(crop_box(width, height))
+    buf = io.BytesIO()
+    image.save(buf, format="JPEG")
+    return buf.getvalue()
+
+
+def frame_file(frame_dir: PathLike, index: int, video_id: str) -> Path:
+    """``<frame_dir>/frame_<index>/<video_id>.jpg``."""
+    return Path(frame_dir) / f"frame_{index}" / f"{video_id}.jpg"
+
+
+def write_frame_set(frame_dir: PathLike, video_id: str, jpegs: Dict[int, bytes]) -> None:
+    """Write ``{index: jpeg}`` to temporary names first and rename them only when all are written.
+
+    A failure before the renames leaves no final file; every temporary file is removed.
+    """
+    pending = []
+    try:
+        for index in sorted(jpegs):
+            final = frame_file(frame_dir, index, video_id)
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = temp_name(final)
+            pending.append((tmp, final))
+            with open(tmp, "wb") as fh:
+                fh.write(jpegs[index])
+        for tmp, final in pending:
+            os.replace(tmp, final)
+    except BaseException:
+        for tmp, _final in pending:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        raise
+
+
+def fill_from_below(jpegs: Dict[int, bytes], wanted: Sequence[int]) -> Dict[int, bytes]:
+    """Give each wanted index the JPEG of the nearest lower index that has one.
+
+    The original wrote no file for a frame past the end of the video, and its loader then read the
+    next lower frame that exists; filling with that frame gives the loader the same image.
+    """
+    out: Dict[int, bytes] = {}
+    last = None
+    for index in range(max(wanted) + 1 if wanted else 0):
+        if index in jpegs:
+            last = jpegs[index]
+        if index in wanted and last is not None:
+            out[index] = last
+    return out

@@ -1,0 +1,310 @@
+"""The batch runner behind ``avprep extract``: inputs -> work items -> an engine -> outputs + log.
+
+The runner finds the videos, maps file names to ids, keeps its shard, drops duplicates, skips
+clips whose outputs are complete, removes temporary files a killed run left for its clips, then
+hands the rest to an execution engine (:mod:`avprep.media.engines`) as :class:`ClipTask` items
+processed by :func:`avprep.media.clip.process_clip`. Every failure goes to the JSON-lines log.
+Outputs are the only state: a re-run finds what is complete by looking at the files.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+
+from avprep.atomic import TMP_MARK
+from avprep.errors import InputError
+from avprep.layout import N_FRAMES
+from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
+from avprep.media.clip import FAILED, OFF, SKIPPED, ClipResult, ClipTask, process_clip
+from avprep.media.log import FailureLog
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+VIDEO_EXTENSIONS = frozenset({
+    ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".flv", ".mpg", ".mpeg", ".ts", ".3gp",
+    ".ogv", ".wmv", ".m2ts", ".mts", ".asf", ".vob",
+})
+DEFAULT_CLIP_TIMEOUT = 600.0
+
+
+def find_inputs(source: PathLike) -> List[Path]:
+    """Video files under a folder (recursive, sorted), or the paths listed in a text file.
+
+    A list file holds one path per line; blank lines are ignored and relative paths are taken
+    relative to the list file's folder. Raises :class:`InputError` when there is nothing to do.
+    """
+    source = Path(source)
+    if source.is_dir():
+        found = []
+        for root, dirs, files in os.walk(source):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if Path(name).suffix.lower() in VIDEO_EXTENSIONS and TMP_MARK not in name:
+                    found.append(Path(root) / name)
+        if not found:
+            raise InputError("no video files found (looked for "
+                             f"{', '.join(sorted(VIDEO_EXTENSIONS))})", path=source)
+        return found
+    if not source.exists():
+        raise InputError("no such file or folder", path=source)
+    try:
+        text = source.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the list of videos: {err}", path=source) from None
+    paths = []
+    for line in text.splitlines():
+        line = line.rstrip("\r")
+        if not line.strip():
+            continue
+        path = Path(line)
+        paths.append(path if path.is_absolute() else source.parent / path)
+    if not paths:
+        raise InputError("the list of videos is empty", path=source)
+    return paths
+
+
+def parse_shard(text: Optional[str]) -> Tuple[int, int]:
+    """``"i/N"`` (0 <= i < N) -> ``(i, N)``; None -> ``(0, 1)``."""
+    if text is None:
+        return 0, 1
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise InputError(f"--shard must be i/N with whole numbers, got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise InputError(f"--shard {text}: need 0 <= i < N")
+    return index, count
+
+
+def shard_of(key: str, count: int) -> int:
+    """The shard (0..count-1) of ``key``: a CRC-32 of its UTF-8 bytes, stable across runs."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % count
+
+
+@dataclass
+class Plan:
+    """Work items for this run, plus the clips that failed before any decoding."""
+
+    tasks: List[ClipTask] = field(default_factory=list)
+    rejected: List[ClipResult] = field(default_factory=list)
+
+
+def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
+               frame_dir: Optional[PathLike], scheme: Optional[str] = None,
+               shard: Tuple[int, int] = (0, 1), threads: int = 0) -> Plan:
+    """Map each path to its id, keep this shard's, and reject unmappable and duplicate ids.
+
+    The first path of an id (in input order) wins; later ones are rejected as duplicates.
+    """
+    index, count = shard
+    plan = Plan()
+    first: Dict[str, str] = {}
+    adir = os.fspath(audio_dir) if audio_dir is not None else None
+    fdir = os.fspath(frame_dir) if frame_dir is not None else None
+    for path in paths:
+        path = os.fspath(path)
+        stem = video_id_of(path)
+        video_id = to_list_id(stem, scheme)
+        if shard_of(video_id if video_id is not None else stem, count) != index:
+            continue
+        reason = None
+        if video_id is None:
+            reason = f"file name {stem!r} does not map to a {scheme} id"
+        elif unsafe_reason(video_id) is not None:
+            reason = f"unsafe video id {video_id!r}: {unsafe_reason(video_id)}"
+        elif video_id in first:
+            reason = f"duplicate id {video_id!r}: already taken by {first[video_id]}"
+        if reason is not None:
+            rejected = ClipResult(video_id if video_id is not None else stem, path,
+                                  audio=FAILED if adir else OFF, frames=FAILED if fdir else OFF)
+            rejected.failures.append(("id", reason))
+            plan.rejected.append(rejected)
+            continue
+        first[video_id] = path
+        plan.tasks.append(ClipTask(path=path, video_id=video_id, audio_dir=adir, frame_dir=fdir,
+                                   threads=threads))
+    return plan
+
+
+def _temp_id(name: str) -> Optional[str]:
+    """The id in a temporary name ``.<id>.avprep-tmp-<token><ext>``, or None."""
+    pos = name.rfind(TMP_MARK)
+    if pos <= 1 or not name.startswith("."):
+        return None
+    return name[1:pos]
+
+
+def _scan(folder: Path, suffix: str, ids: Set[str]) -> Tuple[Set[str], List[Path]]:
+    """Ids in ``ids`` with a ``<id><suffix>`` file in ``folder``, and their temporary files."""
+    present: Set[str] = set()
+    temps: List[Path] = []
+    try:
+        entries = os.scandir(folder)
+    except (FileNotFoundError, NotADirectoryError):
+        return present, temps
+    with entries:
+        for entry in entries:
+            name = entry.name
+            if TMP_MARK in name:
+                if _temp_id(name) in ids:
+                    temps.append(Path(entry.path))
+            elif name.endswith(suffix) and name[:-len(suffix)] in ids:
+                present.add(name[:-len(suffix)])
+    return present, temps
+
+
+def scan_outputs(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
+                 ids: Iterable[str]) -> Tuple[Set[str], Set[str], List[Path]]:
+    """(ids with a wav, ids with all ten frames, temporary files of these ids), one pass per folder."""
+    ids = set(ids)
+    temps: List[Path] = []
+    with_audio: Set[str] = set()
+    if audio_dir is not None:
+        with_audio, found = _scan(Path(audio_dir), ".wav", ids)
+        temps += found
+    with_frames: Set[str] = set()
+    if frame_dir is not None:
+        with_frames = set(ids)
+        for i in range(N_FRAMES):
+            present, found = _scan(Path(frame_dir) / f"frame_{i}", ".jpg", ids)
+            with_frames &= present
+            temps += found
+    return with_audio, with_frames, temps
+
+
+@dataclass
+class Summary:
+    """Counts of one run."""
+
+    clips: int = 0
+    written: int = 0
+    skipped: int = 0
+    failed: int = 0
+    stages: Counter = field(default_factory=Counter)
+    filled_frames: int = 0
+    temps_removed: int = 0
+    seconds: float = 0.0
+    log_path: Optional[str] = None
+
+    @property
+    def clips_per_second(self) -> float:
+        """Clips handled per second of wall time (skipped ones included)."""
+        return self.clips / self.seconds if self.seconds > 0 else 0.0
+
+    def line(self) -> str:
+        """The one-line summary printed at the end of a run."""
+        text = (f"{self.clips} clips: {self.written} written, {self.skipped} already complete, "
+                f"{self.failed} failed")
+        if self.stages:
+            text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(self.stages.items())) + ")"
+        text += f"; {self.clips_per_second:.2f} clips/s"
+        if self.temps_removed:
+            text += f"; removed {self.temps_removed} stale temporary files"
+        if self.failed and self.log_path:
+            text += f"; failures in {self.log_path}"
+        return text
+
+
+def _inside(path: Path, folder: Optional[PathLike]) -> bool:
+    if folder is None:
+        return False
+    try:
+        path.resolve().relative_to(Path(folder).resolve())
+        return True
+    except ValueError:
+        return False
+
+
+def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
+                log_path: PathLike, workers: int = 1, scheme: Optional[str] = None,
+                shard: Tuple[int, int] = (0, 1), engine: str = "local",
+                clip_timeout: Optional[float] = DEFAULT_CLIP_TIMEOUT,
+                show_progress: bool = True) -> Summary:
+    """Extract every clip of ``source`` (a folder or a list file); return the run's counts.
+
+    ``audio_dir`` or ``frame_dir`` None leaves that output out. Failures are recorded in
+    ``log_path`` (JSON lines) and counted; :class:`InputError` is raised only for unusable input.
+    """
+    from avprep.media.engines import get_engine
+    from avprep.progress import progress
+
+    if audio_dir is None and frame_dir is None:
+        raise InputError("nothing to extract: give an audio folder, a frame folder, or both")
+    log_path = Path(log_path)
+    for folder in (audio_dir, frame_dir):
+        if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
+            raise InputError("output folder is a file", path=folder)
+        if _inside(log_path, folder):
+            raise InputError(f"the failure log must live outside the output folder {folder}",
+                             path=log_path)
+    start = time.perf_counter()
+    paths = find_inputs(source)
+    threads = 0 if workers <= 1 else 1
+    plan = plan_clips(paths, audio_dir, frame_dir, scheme, shard, threads)
+    ids = [t.video_id for t in plan.tasks]
+    with_audio, with_frames, temps = scan_outputs(audio_dir, frame_dir, ids)
+    summary = Summary(clips=len(plan.tasks) + len(plan.rejected), log_path=os.fspath(log_path))
+    for tmp in temps:
+        try:
+            tmp.unlink()
+            summary.temps_removed += 1
+        except FileNotFoundError:
+            pass
+    todo = []
+    for task in plan.tasks:
+        audio_done = task.audio_dir is None or task.video_id in with_audio
+        frames_done = task.frame_dir is None or task.video_id in with_frames
+        if audio_done and frames_done:
+            summary.skipped += 1
+        else:
+            todo.append(task)
+
+    with FailureLog(log_path) as log:
+        def account(result: ClipResult) -> None:
+            for stage, reason in result.failures:
+                log.record(result.video_id, result.path, stage, reason)
+                summary.stages[stage] += 1
+            if result.failures:
+                summary.failed += 1
+            elif result.skipped:
+                summary.skipped += 1
+            else:
+                summary.written += 1
+            summary.filled_frames += result.filled_frames
+
+        for result in plan.rejected:
+            account(result)
+        if todo:
+            runner = get_engine(engine, workers=workers, clip_timeout=clip_timeout)
+            bar = progress(total=len(todo), desc="extract", unit="clip") if show_progress \
+                else None
+            try:
+                for outcome in runner.map(process_clip, todo):
+                    result = outcome.value
+                    if outcome.error is not None or not isinstance(result, ClipResult):
+                        task = outcome.item
+                        result = ClipResult(task.video_id, task.path,
+                                            audio=FAILED if task.audio_dir else OFF,
+                                            frames=FAILED if task.frame_dir else OFF)
+                        result.failures.append(("worker", outcome.error or "no result"))
+                    account(result)
+                    if bar is not None:
+                        bar.update(1)
+                        if summary.failed:
+                            bar.set_postfix(failed=summary.failed, refresh=False)
+            finally:
+                if bar is not None:
+                    bar.close()
+                runner.close()
+    summary.seconds = time.perf_counter() - start
+    return summary
+
+
+__all__ = ["VIDEO_EXTENSIONS", "DEFAULT_CLIP_TIMEOUT", "find_inputs", "parse_shard", "shard_of",
+           "Plan", "plan_clips", "scan_outputs", "Summary", "run_extract", "SKIPPED"]

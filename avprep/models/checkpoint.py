@@ -1,0 +1,170 @@
+"""Checkpoint files: read and write state dicts in the released layout, load them with a report.
+
+Released CAV-MAE checkpoints are bare state dicts saved from a ``torch.nn.DataParallel`` wrapper,
+so every key starts with ``module.``. Models here are plain modules; :func:`load_state` accepts
+either layout, and :func:`save_state_dict` writes the released one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
+
+import torch
+from torch import nn
+
+from ..atomic import atomic_path
+from ..errors import FormatError, InputError
+
+PREFIX = "module."
+StateDict = Dict[str, torch.Tensor]
+PathLike = Union[str, "os.PathLike[str]"]
+
+#: Containers that training scripts commonly wrap a state dict in.
+_WRAPPER_KEYS = ("state_dict", "model", "model_state_dict")
+
+
+class CheckpointError(FormatError):
+    """A checkpoint that does not fit the model: missing, unexpected or mis-shaped keys."""
+
+
+@dataclass
+class LoadReport:
+    """What loading a checkpoint did: keys copied in, keys the checkpoint lacked (left at their
+    initial values), and checkpoint keys the model has no use for (ignored)."""
+
+    source: str
+    loaded: List[str] = field(default_factory=list)
+    new: List[str] = field(default_factory=list)
+    unexpected: List[str] = field(default_factory=list)
+
+    def to_dict(self) -> Dict[str, List[str]]:
+        """``{"loaded": [...], "new": [...], "unexpected": [...]}``."""
+        return {"loaded": list(self.loaded), "new": list(self.new),
+                "unexpected": list(self.unexpected)}
+
+    def summary(self) -> str:
+        """One line: how many keys were loaded, new and ignored."""
+        return (f"{self.source}: loaded {len(self.loaded)} keys, new {len(self.new)}, "
+                f"ignored {len(self.unexpected)}")
+
+
+def strip_module(state: Mapping[str, torch.Tensor]) -> StateDict:
+    """The state dict with a leading ``module.`` removed from every key that has one."""
+    return {(k[len(PREFIX):] if k.startswith(PREFIX) else k): v for k, v in state.items()}
+
+
+def add_module(state: Mapping[str, torch.Tensor]) -> StateDict:
+    """The state dict in the released layout: ``module.`` in front of every key that lacks it."""
+    return {(k if k.startswith(PREFIX) else PREFIX + k): v for k, v in state.items()}
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The module inside a ``DataParallel``/``DistributedDataParallel`` wrapper (or ``model``)."""
+    return model.module if isinstance(getattr(model, "module", None), nn.Module) else model
+
+
+def read_state_dict(path: PathLike) -> StateDict:
+    """Read a checkpoint file as a ``{name: tensor}`` dict (keys as stored).
+
+    A state dict nested under ``state_dict``, ``model`` or ``model_state_dict`` is taken from its
+    container. Raises :class:`InputError` for a missing file, :class:`CheckpointError` for a file
+    that is not a state dict.
+    """
+    if not os.path.isfile(path):
+        raise InputError("checkpoint file not found", path)
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"not a readable torch checkpoint ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else ''})", path) from err
+    if isinstance(obj, Mapping):
+        for key in _WRAPPER_KEYS:
+            inner = obj.get(key)
+            if isinstance(inner, Mapping) and inner and all(
+                    isinstance(v, torch.Tensor) for v in inner.values()):
+                obj = inner
+                break
+    if not isinstance(obj, Mapping) or not obj:
+        raise CheckpointError("checkpoint holds no state dict", path)
+    bad = [k for k, v in obj.items() if not isinstance(k, str) or not isinstance(v, torch.Tensor)]
+    if bad:
+        raise CheckpointError(f"not a state dict: entry {bad[0]!r} is not a named tensor", path)
+    return dict(obj)
+
+
+def save_state_dict(model: nn.Module, path: PathLike) -> None:
+    """Write the model's state dict atomically in the released ``module.`` layout."""
+    state = add_module(unwrap(model).state_dict())
+    with atomic_path(path) as tmp:
+        torch.save(state, tmp)
+
+
+def _starts(key: str, prefixes: Iterable[str]) -> bool:
+    return any(key.startswith(p) for p in prefixes)
+
+
+def _listing(keys: List[str], limit: int = 6) -> str:
+    more = f" and {len(keys) - limit} more" if len(keys) > limit else ""
+    return ", ".join(keys[:limit]) + more
+
+
+def match_keys(model: nn.Module, state: Mapping[str, torch.Tensor],
+               allow_new: Tuple[str, ...] = (), allow_unexpected: Tuple[str, ...] = (),
+               source: str = "<state dict>") -> LoadReport:
+    """Check ``state`` (either layout) against ``model`` without loading; return the report.
+
+    Model keys missing from ``state`` are allowed only if they start with one of ``allow_new``;
+    keys of ``state`` unknown to the model only if they start with one of ``allow_unexpected``.
+    Any other difference, or a shape mismatch, raises :class:`CheckpointError` naming the keys.
+    """
+    own = unwrap(model).state_dict()
+    theirs = strip_module(state)
+    missing = [k for k in own if k not in theirs]
+    unexpected = [k for k in theirs if k not in own]
+    bad_missing = [k for k in missing if not _starts(k, allow_new)]
+    bad_unexpected = [k for k in unexpected if not _starts(k, allow_unexpected)]
+    shapes = [f"{k} {tuple(theirs[k].shape)} vs model {tuple(own[k].shape)}"
+              for k in own if k in theirs and theirs[k].shape != own[k].shape]
+    problems = []
+    if bad_missing:
+        problems.append(f"missing {len(bad_missing)} keys: {_listing(bad_missing)}")
+    if bad_unexpected:
+        problems.append(f"unexpected {len(bad_unexpected)} keys: {_listing(bad_unexpected)}")
+    if shapes:
+        problems.append(f"{len(shapes)} shape mismatches: {_listing(shapes, 3)}")
+    if problems:
+        raise CheckpointError("checkpoint does not fit the model: " + "; ".join(problems),
+                              source)
+    return LoadReport(source, loaded=[k for k in own if k in theirs], new=missing,
+                      unexpected=unexpected)
+
+
+def load_state(model: nn.Module, state: Mapping[str, torch.Tensor],
+               allow_new: Tuple[str, ...] = (), allow_unexpected: Tuple[str, ...] = (),
+               source: str = "<state dict>") -> LoadReport:
+    """Copy ``state`` (released or bare layout) into ``model`` (wrapped or not) after
+    :func:`match_keys` accepts it; return the :class:`LoadReport`."""
+    report = match_keys(model, state, allow_new, allow_unexpected, source)
+    theirs = strip_module(state)
+    unwrap(model).load_state_dict({k: theirs[k] for k in report.loaded}, strict=False)
+    return report
+
+
+def load_file(model: nn.Module, path: PathLike, allow_new: Tuple[str, ...] = (),
+              allow_unexpected: Tuple[str, ...] = ()) -> LoadReport:
+    """:func:`load_state` from a checkpoint file."""
+    return load_state(model, read_state_dict(path), allow_new, allow_unexpected,
+                      source=os.fspath(path))
+
+
+def describe(state: Mapping[str, torch.Tensor]) -> Optional[str]:
+    """``'cavmae'`` for a pretraining state dict (has a decoder), ``'cavmae_ft'`` for one with a
+    classification head, None when it is neither."""
+    keys = strip_module(state)
+    if any(k.startswith("decoder_") for k in keys):
+        return "cavmae"
+    if any(k.startswith("mlp_head.") for k in keys):
+        return "cavmae_ft"
+    return None

@@ -1,0 +1,133 @@
+"""The CAV-MAE model zoo: released checkpoint names -> download URLs, read from the manifests.
+
+Entries come from the models manifest through :func:`avprep.manifests.load_manifest` or from a
+manifest file given explicitly (JSON: a list of objects, or an object holding that list under
+``models`` or ``entries``; each object has at least ``name`` and ``url``). A checkpoint is named by
+its manifest name or by its file name with or without the extension (``as-full-51.2``), in any
+letter case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Union
+from urllib.parse import urlparse
+
+from ..errors import FormatError, InputError
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+@dataclass(frozen=True)
+class ZooEntry:
+    """One released checkpoint: its manifest name, URL, and the manifest's other fields."""
+
+    name: str
+    url: str
+    info: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def filename(self) -> str:
+        """The checkpoint's file name, from the URL path (``as-full-51.2.pth``)."""
+        return Path(urlparse(self.url).path).name
+
+    def aliases(self) -> List[str]:
+        """Lower-case names this entry answers to: its name, file name, and file stem."""
+        return sorted({self.name.lower(), self.filename.lower(), Path(self.filename).stem.lower()})
+
+
+def _as_entries(raw: Any, source: str) -> List[ZooEntry]:
+    if isinstance(raw, dict):
+        for key in ("models", "entries"):
+            if isinstance(raw.get(key), list):
+                raw = raw[key]
+                break
+    if not isinstance(raw, (list, tuple)):
+        raise FormatError("model manifest is not a list of entries", source)
+    entries = []
+    for i, item in enumerate(raw):
+        fields = dict(item) if isinstance(item, dict) else dict(getattr(item, "__dict__", {}))
+        name, url = fields.get("name"), fields.get("url")
+        if not isinstance(name, str) or not isinstance(url, str) or not url:
+            raise FormatError("model entry needs a string name and url", source, i)
+        entries.append(ZooEntry(name, url, {k: v for k, v in fields.items()
+                                            if k not in ("name", "url")}))
+    return entries
+
+
+def zoo_entries(manifest: Optional[PathLike] = None) -> List[ZooEntry]:
+    """Every checkpoint in the model zoo, from ``manifest`` (a JSON file) or the packaged
+    models manifest. Raises :class:`InputError` when neither can be read."""
+    if manifest is not None:
+        try:
+            raw = json.loads(Path(manifest).read_text(encoding="utf-8"))
+        except FileNotFoundError as err:
+            raise InputError("model manifest not found", manifest) from err
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+            raise FormatError(f"model manifest is not readable JSON ({err})", manifest) from err
+        return _as_entries(raw, os.fspath(manifest))
+    try:
+        from ..manifests import load_manifest  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise InputError("no models manifest is installed (avprep.manifests is missing); "
+                         "pass a checkpoint file instead of a model-zoo name") from err
+    return _as_entries(load_manifest("models"), "models manifest")
+
+
+def find(name: str, entries: Iterable[ZooEntry]) -> ZooEntry:
+    """The entry called ``name`` (manifest name, file name or file stem, any case).
+
+    Several entries sharing one URL (the zoo lists some checkpoints under several tables) count
+    as one. Raises :class:`InputError` for an unknown or ambiguous name.
+    """
+    wanted = name.strip().lower()
+    entries = list(entries)
+    hits = {e.url: e for e in entries if wanted in e.aliases()}
+    if len(hits) == 1:
+        return next(iter(hits.values()))
+    if not hits:
+        known = sorted({Path(e.filename).stem for e in entries})
+        raise InputError(f"unknown model-zoo name {name!r}; known file names: "
+                         f"{', '.join(known[:30])}")
+    raise InputError(f"model-zoo name {name!r} is ambiguous: "
+                     f"{', '.join(sorted(e.filename for e in hits.values()))}")
+
+
+def default_cache_dir() -> Path:
+    """Where downloaded checkpoints are looked for: ``$AVPREP_CACHE/models`` or
+    ``~/.cache/avprep/models``."""
+    root = os.environ.get("AVPREP_CACHE") or os.path.join(Path.home(), ".cache", "avprep")
+    return Path(root) / "models"
+
+
+def cached_path(entry: ZooEntry, cache_dir: Optional[PathLike] = None,
+                download: bool = True) -> Path:
+    """The local file of ``entry`` in ``cache_dir``, downloading it with :mod:`avprep.fetch`
+    when it is missing and ``download`` is true. Raises :class:`InputError` naming the
+    checkpoint when it is neither cached nor obtainable."""
+    folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = folder / entry.filename
+    if path.is_file():
+        return path
+    hint = (f"model {entry.name!r} ({entry.filename}) is not cached at {path}; download it with "
+            f"`avprep fetch {shlex.quote(entry.name)} --dest {folder}` (from {entry.url})")
+    if not download:
+        raise InputError(hint)
+    try:
+        from .. import fetch as fetch_module  # type: ignore[attr-defined]
+    except ImportError as err:
+        raise InputError(hint) from err
+    fetcher = getattr(fetch_module, "fetch", None)
+    if not callable(fetcher):
+        raise InputError(hint)
+    try:
+        fetcher([entry.name], dest=folder)
+    except Exception as err:
+        raise InputError(f"{hint}; download failed: {err}") from err
+    if not path.is_file():
+        raise InputError(hint)
+    return path

@@ -1,0 +1,102 @@
+"""What a run writes to disk so it can be used and continued.
+
+- ``models/audio_model.<epoch>.pth``: a bare state dict in the released ``module.`` layout (what
+  the original writes and every released checkpoint is), loadable by the original code.
+- ``resume.pth``: everything needed to continue exactly where the last completed epoch ended:
+  model, optimizer, scheduler and grad-scaler states, the epoch, the best epoch so far, and the
+  random states of Python, NumPy and torch (CPU and CUDA).
+
+Every file is written atomically, so a run killed mid-write leaves the previous file intact.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+from pathlib import Path
+from typing import Any, Dict, Mapping, Union
+
+import numpy as np
+import torch
+
+from avprep.atomic import atomic_path
+from avprep.errors import InputError
+
+PathLike = Union[str, "os.PathLike[str]"]
+RESUME_FILE = "resume.pth"
+PREFIX = "module."
+
+
+def model_file(exp_dir: PathLike, epoch: Union[int, str]) -> Path:
+    """``<exp_dir>/models/audio_model.<epoch>.pth``."""
+    return Path(exp_dir) / "models" / f"audio_model.{epoch}.pth"
+
+
+def released_layout(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The state dict with every key starting with ``module.`` (as the released checkpoints)."""
+    return {(k if k.startswith(PREFIX) else PREFIX + k): v.detach().cpu() for k, v in state.items()}
+
+
+def bare_layout(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
+    """The state dict without the ``module.`` prefix."""
+    return {(k[len(PREFIX):] if k.startswith(PREFIX) else k): v for k, v in state.items()}
+
+
+def save_state(path: PathLike, obj: Any) -> None:
+    """``torch.save`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+
+
+def save_model(path: PathLike, model: torch.nn.Module) -> None:
+    """Write ``model``'s weights as a bare state dict in the released ``module.`` layout."""
+    save_state(path, released_layout(model.state_dict()))
+
+
+def load_state(path: PathLike) -> Any:
+    """Read a file written by :func:`save_state` onto the CPU."""
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except FileNotFoundError:
+        raise InputError("file not found", path) from None
+    except Exception as err:
+        raise InputError(f"not a readable checkpoint ({type(err).__name__}: {err})", path) from None
+
+
+def rng_state() -> Dict[str, Any]:
+    """The random states of Python, NumPy and torch (CPU and every CUDA device)."""
+    state = {"python": random.getstate(), "numpy": np.random.get_state(),
+             "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: Mapping[str, Any]) -> None:
+    """Restore what :func:`rng_state` returned."""
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def average_models(paths: list) -> Dict[str, torch.Tensor]:
+    """The element-wise mean of the state dicts in ``paths`` (checkpoint weight averaging)."""
+    if not paths:
+        raise InputError("no checkpoints to average")
+    total: Dict[str, torch.Tensor] = {}
+    dtypes: Dict[str, torch.dtype] = {}
+    for path in paths:
+        state = load_state(path)
+        for key, value in state.items():
+            dtypes.setdefault(key, value.dtype)
+            value = value.double() if value.is_floating_point() else value
+            if key not in total:
+                total[key] = value.clone()
+            elif value.is_floating_point():
+                total[key] += value
+    out = {}
+    for key, value in total.items():
+        out[key] = (value / len(paths)).to(dtypes[key]) if value.is_floating_point() else value
+    return out

@@ -1,0 +1,124 @@
+"""Evaluation of a fine-tuned CAV-MAE: predictions, 10-frame averaging, mAP/acc/AUC/d-prime.
+
+By default each clip is scored once per video frame (0..9) with the same audio, and the
+per-frame probabilities are averaged: sigmoid scores for mAP, AUC and d-prime, softmax scores for
+accuracy, as the original does for its mAP and accuracy runs respectively. ``skip_frame_agg``
+scores the middle frame only. Audio-only modes ignore the image, so one pass stands for all frames.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+
+from avprep.progress import progress
+from avprep.train import loop
+from avprep.train.config import N_FRAMES, CommonConfig, EvalConfig, check
+from avprep.train.metrics import classification_metrics
+
+logger = logging.getLogger(__name__)
+
+PathLike = Union[str, "os.PathLike[str]"]
+AUDIO_ONLY_MODES = ("audioonly", "missingaudioonly")
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode: str,
+            runtime: loop.Runtime, loss_fn: Optional[LossFn] = None
+            ) -> Tuple[torch.Tensor, torch.Tensor, float]:
+    """Logits and targets ``[n, classes]`` for every sample of ``loader``'s dataset, in order,
+    and the mean of ``loss_fn`` over the samples (nan without one)."""
+    model.eval()
+    bare = loop.unwrap(model)
+    logits, targets = [], []
+    loss_sum, count = 0.0, 0
+    for a, v, y in loader:
+        a, v = a.to(runtime.device), v.to(runtime.device)
+        with loop.autocast(runtime):
+            out = bare(a, v, ftmode)
+        out = out.float()
+        if loss_fn is not None:
+            loss_sum += float(loss_fn(out, y.to(runtime.device))) * a.shape[0]
+        count += a.shape[0]
+        logits.append(out.cpu())
+        targets.append(y.float().cpu())
+    n = len(loader.dataset)
+    loss = loop.all_mean(loss_sum, count, runtime) if loss_fn is not None else float("nan")
+    return (loop.gather_rows(torch.cat(logits), n, runtime),
+            loop.gather_rows(torch.cat(targets), n, runtime), loss)
+
+
+def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool]) -> List[int]:
+    """Which frames an evaluation runs: the middle one, or all ten."""
+    if skip_frame_agg or ftmode in AUDIO_ONLY_MODES:
+        return [N_FRAMES // 2]
+    return list(range(N_FRAMES))
+
+
+def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
+                   cfg: Union[CommonConfig, EvalConfig], ftmode: str,
+                   skip_frame_agg: Optional[bool], runtime: loop.Runtime) -> Dict[str, Any]:
+    """Score ``model`` on list ``data``; return flat ``mAP``, ``acc``, ``AUC``, ``d_prime`` and
+    the per-frame results."""
+    frames = frames_to_score(ftmode, skip_frame_agg)
+    sig_sum: Optional[np.ndarray] = None
+    soft_sum: Optional[np.ndarray] = None
+    target = None
+    per_frame = []
+    n = 0
+    for frame in progress(frames, total=len(frames), desc="evaluating frames", unit="frame"):
+        dataset = loop.make_dataset(data, label_csv,
+                                    {**loop.audio_conf(cfg, "eval"), "frame_use": frame})
+        n = len(dataset)
+        loader = loop.eval_loader(dataset, cfg.batch_size, cfg.num_workers, runtime)
+        logits, target_f, _ = predict(model, loader, ftmode, runtime)
+        target = target_f.numpy()
+        sig = torch.sigmoid(logits).numpy().astype(np.float64)
+        soft = torch.softmax(logits, dim=-1).numpy().astype(np.float64)
+        sig_sum = sig if sig_sum is None else sig_sum + sig
+        soft_sum = soft if soft_sum is None else soft_sum + soft
+        m = classification_metrics(logits.numpy(), target)
+        per_frame.append({"frame": frame, "mAP": m["mAP"], "acc": m["acc"], "AUC": m["AUC"]})
+    assert sig_sum is not None and soft_sum is not None and target is not None
+    result = classification_metrics(sig_sum / len(frames), target)
+    result["acc"] = classification_metrics(soft_sum / len(frames), target)["acc"]
+    result.update({"frames": frames, "per_frame": per_frame, "ftmode": ftmode,
+                   "data": os.fspath(data), "n_samples": n})
+    return result
+
+
+def evaluate(cfg: EvalConfig) -> Dict[str, Any]:
+    """Evaluate the fine-tuned checkpoint ``cfg.model`` on ``cfg.data_eval`` (``avprep eval``).
+
+    Writes the result to ``cfg.json`` when given. Returns the result dict.
+    """
+    from avprep.models import build
+
+    check(cfg)
+    runtime = loop.setup_runtime(cfg.amp)
+    try:
+        model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
+                      audio_length=cfg.audio_length)
+        load_finetuned(model, cfg.model)
+        model = model.to(runtime.device)
+        result = evaluate_model(model, cfg.data_eval, cfg.label_csv, cfg, cfg.ftmode,
+                                cfg.skip_frame_agg, runtime)
+        result["model"] = cfg.model
+        if cfg.json and runtime.is_main:
+            loop.write_json(cfg.json, result)
+        return result
+    finally:
+        loop.teardown(runtime)
+
+
+def load_finetuned(model: torch.nn.Module, path: PathLike) -> None:
+    """Load a fine-tuned checkpoint (either key layout) into ``model``; every key must match."""
+    from avprep.models import load_file
+
+    load_file(model, os.fspath(path))

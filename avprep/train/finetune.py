@@ -1,0 +1,219 @@
+"""CAV-MAE fine-tuning: a classification head on the pretrained encoder, then the final evaluation.
+
+One function, :func:`finetune`, reads top to bottom as the run goes: set-up, initialization from
+``pretrain_path`` (``init.json`` says which keys were loaded and which are new), or a resume; per
+epoch a training pass, validation on the middle frame (mAP, AUC, d-prime, accuracy), the epoch's
+files, the lr step and the resume state; at the end the final model (the average of epochs
+``wa_start..wa_end`` with ``--wa True``, else the best epoch) is evaluated with predictions
+averaged over the 10 frames.
+
+Optimization as published: Adam (betas 0.95, 0.999, weight decay 5e-7) with the new head
+(``mlp_head``) at ``lr * head_lr``; the lr is multiplied by ``lrscheduler_decay`` at the end of
+epoch ``lrscheduler_start`` and every ``lrscheduler_step`` epochs after; BCE (or CE) loss.
+
+Files in ``exp_dir``: ``args.json``, ``init.json``, ``models/audio_model.<epoch>.pth`` (released
+layout), ``models/best_audio_model.pth``, ``models/audio_model_wa.pth`` (with ``--wa``),
+``metrics.jsonl`` / ``metrics.csv``, ``result.csv`` (the original's columns), ``final_eval.json``,
+``mul_frame_res.csv`` (the original's per-frame then averaged main metric) and ``resume.pth``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import warnings
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import torch
+
+from avprep.errors import InputError
+from avprep.train import checkpointing as ckpt
+from avprep.train import loop
+from avprep.train.config import FinetuneConfig, check
+from avprep.train.evaluate import evaluate_model, predict
+from avprep.train.metrics import classification_metrics
+
+logger = logging.getLogger(__name__)
+
+HEAD_PREFIX = "mlp_head"
+RESULT_COLUMNS = ["acc", "mAP", "AUC", "lr"]
+
+
+def wa_range(cfg: FinetuneConfig, last_epoch: int) -> List[int]:
+    """Epochs whose weights are averaged: ``wa_start..wa_end`` clamped to ``1..last_epoch``."""
+    end = min(cfg.wa_end, last_epoch)
+    start = max(1, min(cfg.wa_start, end))
+    return list(range(start, end + 1))
+
+
+def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
+    """Run the fine-tuning ``cfg`` describes; return the final evaluation's metrics."""
+    check(cfg)
+    if cfg.optim != "adam":
+        logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
+    runtime = loop.setup_runtime(cfg.amp)
+    try:
+        return _finetune(cfg, runtime)
+    finally:
+        loop.teardown(runtime)
+
+
+def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
+    from avprep.models import build
+
+    exp = Path(cfg.exp_dir)
+    resume_file = exp / ckpt.RESUME_FILE
+    if cfg.resume and not resume_file.is_file():
+        raise InputError("--resume: no resume state in the experiment folder", resume_file)
+    if runtime.is_main:
+        (exp / "models").mkdir(parents=True, exist_ok=True)
+        loop.write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+
+    train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
+        cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),
+        label_smooth=cfg.label_smooth, seed=cfg.seed))
+    val_set = loop.make_dataset(cfg.data_val, cfg.label_csv, loop.audio_conf(cfg, "eval"))
+    train_loader = loop.train_loader(train_set, cfg, runtime)
+    val_loader = loop.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
+
+    # model: the pretrained encoder plus a new head
+    torch.manual_seed(cfg.seed)
+    model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
+                  audio_length=cfg.audio_length)
+    if cfg.init_path and not cfg.resume:
+        init = loop.load_init(model, cfg.init_path, "finetune")
+        if runtime.is_main:
+            loop.write_json(exp / "init.json", init)
+    elif not cfg.init_path:
+        warnings.warn("fine-tuning a model that starts from random weights (no --pretrain_path)")
+    head = [p for n, p in model.named_parameters() if n.startswith(HEAD_PREFIX)]
+    base = [p for n, p in model.named_parameters() if not n.startswith(HEAD_PREFIX)]
+    if cfg.freeze_base:
+        for p in base:
+            p.requires_grad = False
+    optimizer = loop.adam([
+        {"params": [p for p in base if p.requires_grad], "lr": cfg.lr},
+        {"params": head, "lr": cfg.lr * cfg.head_lr}])
+    scheduler = loop.make_scheduler(optimizer, cfg)
+    scaler = loop.grad_scaler(runtime)
+    loss_fn = torch.nn.BCEWithLogitsLoss() if cfg.loss == "BCE" else torch.nn.CrossEntropyLoss()
+    main_metric = cfg.metrics
+
+    start_epoch, global_step, best_epoch, best = 1, 0, 0, -math.inf
+    if cfg.resume:
+        state = ckpt.load_state(resume_file)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch = state["epoch"] + 1
+        global_step, best_epoch, best = state["global_step"], state["best_epoch"], state["best"]
+        ckpt.set_rng_state(state["rng"][runtime.rank] if runtime.rank < len(state["rng"])
+                           else state["rng"][0])
+    else:
+        torch.manual_seed(cfg.seed + runtime.rank)
+    model = loop.wrap(model, runtime)
+    log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    if runtime.is_main:
+        print(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode}) on {len(train_set)} clips "
+              f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
+              f"{runtime.device}{', amp' if runtime.amp else ''}), epochs {start_epoch}..{cfg.n_epochs}")
+
+    for epoch in range(start_epoch, cfg.n_epochs + 1):
+        begin = time.time()
+        loop.set_sampler_epoch(train_loader, epoch)
+        model.train()
+        loss_sum, count = 0.0, 0
+        bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
+        for a, v, y in bar:
+            a = a.to(runtime.device, non_blocking=True)
+            v = v.to(runtime.device, non_blocking=True)
+            y = y.to(runtime.device, non_blocking=True)
+            with loop.autocast(runtime):
+                loss = loss_fn(model(a, v, cfg.ftmode), y)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            value = float(loss.detach())
+            if not math.isfinite(value):
+                raise loop.TrainingDiverged(f"training diverged: loss {value} at epoch {epoch}, "
+                                       f"step {global_step}", cfg.exp_dir)
+            loss_sum += value * a.shape[0]
+            count += a.shape[0]
+            global_step += 1
+            bar.set_postfix(loss=f"{loss_sum / count:.4f}")
+            if global_step % cfg.n_print_steps == 0:
+                logger.info("epoch %d step %d: loss %.4f", epoch, global_step, loss_sum / count)
+
+        logits, target, val_loss = predict(model, val_loader, cfg.ftmode, runtime, loss_fn)
+        m = classification_metrics(logits.numpy(), target.numpy())
+        record: Dict[str, Any] = {
+            "epoch": epoch, "train_loss": loop.all_mean(loss_sum, count, runtime),
+            "val_loss": val_loss, "mAP": m["mAP"], "AUC": m["AUC"], "d_prime": m["d_prime"],
+            "acc": m["acc"], "lr": optimizer.param_groups[0]["lr"],
+            "head_lr": optimizer.param_groups[1]["lr"], "step": global_step,
+            "time_s": round(time.time() - begin, 3)}
+
+        score = record[main_metric]
+        if score > best or best_epoch == 0:
+            best, best_epoch = score, epoch
+        loop.step_scheduler(scheduler, score)
+        if runtime.is_main:
+            bare = loop.unwrap(model)
+            if cfg.save_model:
+                ckpt.save_model(ckpt.model_file(exp, epoch), bare)
+            if best_epoch == epoch:
+                ckpt.save_model(exp / "models" / "best_audio_model.pth", bare)
+            log.append(record)
+            loop.write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, RESULT_COLUMNS)
+            print(f"epoch {epoch}/{cfg.n_epochs}: " + loop.format_record(
+                record, ["train_loss", "val_loss", "mAP", "acc", "AUC", "d_prime", "lr",
+                         "time_s"]), flush=True)
+        rng = loop.gather_rng(runtime)
+        if runtime.is_main:
+            ckpt.save_state(resume_file, {
+                "kind": "finetune", "epoch": epoch, "global_step": global_step,
+                "best_epoch": best_epoch, "best": best,
+                "model": loop.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "sampler_epoch": epoch, "rng": rng, "config": cfg.to_dict()})
+        loop.barrier(runtime)
+
+    return _final_evaluation(model, cfg, runtime, exp, best_epoch)
+
+
+
+def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop.Runtime,
+                      exp: Path, best_epoch: int) -> Dict[str, Any]:
+    """Load the final weights (averaged or best), score ``--data-eval`` (default ``--data-val``)
+    over the frames and write ``final_eval.json`` and ``mul_frame_res.csv``."""
+    loop.barrier(runtime)
+    if cfg.wa:
+        epochs = wa_range(cfg, cfg.n_epochs)
+        state = ckpt.average_models([ckpt.model_file(exp, e) for e in epochs])
+        source = {"weights": "average", "epochs": epochs}
+        if runtime.is_main:
+            ckpt.save_state(exp / "models" / "audio_model_wa.pth", state)
+    else:
+        state = ckpt.load_state(exp / "models" / "best_audio_model.pth")
+        source = {"weights": "best", "epochs": [best_epoch]}
+    loop.unwrap(model).load_state_dict(ckpt.bare_layout(state), strict=True)
+    data = cfg.data_eval or cfg.data_val
+    result = evaluate_model(model, data, cfg.label_csv, cfg, cfg.ftmode, cfg.skip_frame_agg,
+                            runtime)
+    result.update(source)
+    if runtime.is_main:
+        loop.write_json(exp / "final_eval.json", result)
+        main = [f[cfg.metrics] for f in result["per_frame"]] + [result[cfg.metrics]]
+        from avprep import atomic
+
+        with atomic.atomic_path(exp / "mul_frame_res.csv") as tmp:
+            np.savetxt(tmp, main, delimiter=",")
+        print(f"final ({source['weights']} of epochs {source['epochs']}, "
+              f"{len(result['frames'])} frame(s)): " + loop.format_record(
+                  result, ["mAP", "acc", "AUC", "d_prime"]), flush=True)
+    return result

@@ -1,0 +1,223 @@
+"""CAV-MAE pretraining: masked reconstruction of both modalities plus audio-visual contrast.
+
+One function, :func:`pretrain`, reads top to bottom as the run goes: set-up, an optional
+initialization or resume, then per epoch a training pass, a validation pass (losses with a fixed
+masking seed, and audio<->visual retrieval recalls), the epoch's files, the lr step and the resume
+state. The loss is the original's ``mae_loss_weight * (mse_audio + mse_visual) +
+contrast_loss_weight * InfoNCE``; Adam with betas (0.95, 0.999), weight decay 5e-7; the lr is
+multiplied by ``lrscheduler_decay`` from epoch ``lrscheduler_start`` every ``lrscheduler_step``.
+
+Files in ``exp_dir``: ``args.json``, ``models/audio_model.<epoch>.pth`` (released layout),
+``models/best_audio_model.pth`` (lowest validation loss), ``metrics.jsonl`` / ``metrics.csv``,
+``result.csv`` (the original's columns), ``final_eval.json``, ``init.json`` when initialized from
+``pretrain_path``, and ``resume.pth``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any, Dict, List
+
+import numpy as np
+import torch
+
+from avprep.errors import InputError
+from avprep.train import checkpointing as ckpt
+from avprep.train import loop
+from avprep.train.config import PretrainConfig, check
+from avprep.train.metrics import retrieval_metrics
+
+logger = logging.getLogger(__name__)
+
+LOSS_NAMES = ["loss", "loss_mae", "loss_mae_a", "loss_mae_v", "loss_c", "c_acc"]
+RESULT_COLUMNS = ["train_loss_mae_a", "train_loss_mae_v", "train_loss_c", "train_loss",
+                  "val_loss_mae_a", "val_loss_mae_v", "val_loss_c", "val_loss", "val_c_acc", "lr"]
+
+
+def model_kwargs(cfg: PretrainConfig) -> Dict[str, Any]:
+    """Constructor arguments of the pretraining model that come from the options."""
+    return {"audio_length": cfg.audio_length, "norm_pix_loss": bool(cfg.norm_pix_loss),
+            "tr_pos": bool(cfg.tr_pos)}
+
+
+def _forward(model: torch.nn.Module, a: torch.Tensor, v: torch.Tensor,
+             cfg: PretrainConfig) -> List[torch.Tensor]:
+    out = model(a, v, cfg.masking_ratio, cfg.masking_ratio, mae_loss_weight=cfg.mae_loss_weight,
+                contrast_loss_weight=cfg.contrast_loss_weight, mask_mode=cfg.mask_mode)
+    loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, _mask_a, _mask_v, c_acc = out
+    return [loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, c_acc]
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: PretrainConfig,
+             runtime: loop.Runtime, prefix: str = "val_") -> Dict[str, float]:
+    """Mean losses over ``loader`` (masking drawn from a fixed seed) and retrieval recalls.
+
+    Retrieval uses the unmasked ``forward_feat`` features, mean-pooled over tokens.
+    """
+    model.eval()
+    bare = loop.unwrap(model)
+    sums, count = np.zeros(len(LOSS_NAMES)), 0
+    feats_a, feats_v = [], []
+    with loop.fixed_rng(cfg.seed, runtime):
+        for a, v, _ in loader:
+            a, v = a.to(runtime.device), v.to(runtime.device)
+            with loop.autocast(runtime):
+                values = _forward(bare, a, v, cfg)
+                fa, fv = bare.forward_feat(a, v)
+            sums += np.array([float(x) for x in values]) * a.shape[0]
+            count += a.shape[0]
+            feats_a.append(fa.float().mean(dim=1).cpu())
+            feats_v.append(fv.float().mean(dim=1).cpu())
+    n = len(loader.dataset)
+    out = {prefix + name: loop.all_mean(float(s), count, runtime)
+           for name, s in zip(LOSS_NAMES, sums)}
+    fa = loop.gather_rows(torch.cat(feats_a), n, runtime)
+    fv = loop.gather_rows(torch.cat(feats_v), n, runtime)
+    for key, value in retrieval_metrics(fa.numpy(), fv.numpy()).items():
+        out[prefix + key] = value
+    return out
+
+
+def pretrain(cfg: PretrainConfig) -> Dict[str, Any]:
+    """Run the pretraining ``cfg`` describes; return the final evaluation's metrics."""
+    check(cfg)
+    if cfg.optim != "adam":
+        logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
+    runtime = loop.setup_runtime(cfg.amp)
+    try:
+        return _pretrain(cfg, runtime)
+    finally:
+        loop.teardown(runtime)
+
+
+def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
+    from avprep.models import build
+
+    exp = Path(cfg.exp_dir)
+    resume_file = exp / ckpt.RESUME_FILE
+    if cfg.resume and not resume_file.is_file():
+        raise InputError("--resume: no resume state in the experiment folder", resume_file)
+    if runtime.is_main:
+        (exp / "models").mkdir(parents=True, exist_ok=True)
+        loop.write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+
+    # data: the training set draws frames and augmentations from (seed, epoch, index)
+    train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
+        cfg, "train", mixup=cfg.mixup, noise=bool(cfg.noise), seed=cfg.seed))
+    val_set = loop.make_dataset(cfg.data_val, cfg.label_csv, loop.audio_conf(cfg, "eval"))
+    train_loader = loop.train_loader(train_set, cfg, runtime)
+    val_loader = loop.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
+
+    # model, optionally initialized from a checkpoint (e.g. an ImageNet MAE adapted to CAV-MAE)
+    torch.manual_seed(cfg.seed)
+    model = build("cavmae", size=cfg.model_size, **model_kwargs(cfg))
+    if cfg.init_path and not cfg.resume:
+        init = loop.load_init(model, cfg.init_path, "pretrain")
+        if runtime.is_main:
+            loop.write_json(exp / "init.json", init)
+    trainables = [p for p in model.parameters() if p.requires_grad]
+    optimizer = loop.adam([{"params": trainables, "lr": cfg.lr}])
+    scheduler = loop.make_scheduler(optimizer, cfg)
+    scaler = loop.grad_scaler(runtime)
+
+    start_epoch, global_step, best_epoch, best_loss = 1, 0, 0, math.inf
+    if cfg.resume:
+        state = ckpt.load_state(resume_file)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        start_epoch = state["epoch"] + 1
+        global_step, best_epoch, best_loss = state["global_step"], state["best_epoch"], state["best"]
+        ckpt.set_rng_state(state["rng"][runtime.rank] if runtime.rank < len(state["rng"])
+                           else state["rng"][0])
+    else:
+        torch.manual_seed(cfg.seed + runtime.rank)  # masking differs between processes
+    model = loop.wrap(model, runtime)
+    log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    if runtime.is_main:
+        print(f"pretraining {cfg.model_size} CAV-MAE on {len(train_set)} clips "
+              f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
+              f"{runtime.device}{', amp' if runtime.amp else ''}), epochs {start_epoch}..{cfg.n_epochs}")
+
+    for epoch in range(start_epoch, cfg.n_epochs + 1):
+        begin = time.time()
+        loop.set_sampler_epoch(train_loader, epoch)
+        model.train()
+        sums, count = np.zeros(len(LOSS_NAMES)), 0
+        bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
+        for a, v, _ in bar:
+            a = a.to(runtime.device, non_blocking=True)
+            v = v.to(runtime.device, non_blocking=True)
+            with loop.autocast(runtime):
+                values = _forward(model, a, v, cfg)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(values[0]).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            values = [float(x.detach()) for x in values]
+            if not math.isfinite(values[0]):
+                raise loop.TrainingDiverged(f"training diverged: loss {values[0]} at epoch {epoch}, "
+                                       f"step {global_step}", cfg.exp_dir)
+            sums += np.array(values) * a.shape[0]
+            count += a.shape[0]
+            global_step += 1
+            bar.set_postfix(loss=f"{sums[0] / count:.4f}")
+            if global_step % cfg.n_print_steps == 0:
+                logger.info("epoch %d step %d: loss %.4f", epoch, global_step, sums[0] / count)
+
+        record: Dict[str, Any] = {"epoch": epoch}
+        for name, s in zip(LOSS_NAMES, sums):
+            record["train_" + name] = loop.all_mean(float(s), count, runtime)
+        record.update(validate(model, val_loader, cfg, runtime))
+        record["lr"] = optimizer.param_groups[0]["lr"]
+        record["step"] = global_step
+        record["time_s"] = round(time.time() - begin, 3)
+
+        if record["val_loss"] < best_loss:
+            best_loss, best_epoch = record["val_loss"], epoch
+        loop.step_scheduler(scheduler, -record["val_loss"])
+        if runtime.is_main:
+            bare = loop.unwrap(model)
+            if cfg.save_model:
+                ckpt.save_model(ckpt.model_file(exp, epoch), bare)
+            if best_epoch == epoch:
+                ckpt.save_model(exp / "models" / "best_audio_model.pth", bare)
+            log.append(record)
+            loop.write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, RESULT_COLUMNS)
+            print(f"epoch {epoch}/{cfg.n_epochs}: " + loop.format_record(
+                record, ["train_loss", "val_loss", "val_loss_c", "val_c_acc", "val_a2v_R@1",
+                         "val_v2a_R@1", "lr", "time_s"]), flush=True)
+        rng = loop.gather_rng(runtime)
+        if runtime.is_main:
+            ckpt.save_state(resume_file, {
+                "kind": "pretrain", "epoch": epoch, "global_step": global_step,
+                "best_epoch": best_epoch, "best": best_loss,
+                "model": loop.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                "sampler_epoch": epoch, "rng": rng, "config": cfg.to_dict()})
+        loop.barrier(runtime)
+
+    final = _final_evaluation(model, cfg, runtime, log.records)
+    if runtime.is_main:
+        loop.write_json(exp / "final_eval.json", final)
+    return final
+
+
+
+def _final_evaluation(model: torch.nn.Module, cfg: PretrainConfig, runtime: loop.Runtime,
+                      records: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """Losses and retrieval recalls of the final model on ``--data-eval`` (default: the last
+    validation)."""
+    if cfg.data_eval:
+        data = loop.make_dataset(cfg.data_eval, cfg.label_csv, loop.audio_conf(cfg, "eval"))
+        loader = loop.eval_loader(data, cfg.batch_size, cfg.num_workers, runtime)
+        metrics = validate(model, loader, cfg, runtime, prefix="")
+        return {"data": cfg.data_eval, "epoch": cfg.n_epochs, "n_samples": len(data), **metrics}
+    last = records[-1] if records else {}
+    metrics = {k[len("val_"):]: v for k, v in last.items() if k.startswith("val_")}
+    return {"data": cfg.data_val, "epoch": last.get("epoch"), **metrics}

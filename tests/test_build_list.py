@@ -1,0 +1,301 @@
+"""build-list: keep the released entries whose media exist, rewrite paths, weights, report."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from PIL import Image
+
+from avprep import layout
+from avprep.cli import main
+from avprep.errors import InputError
+from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_labels, read_list,
+                          read_weights, write_labels, write_list, write_weights)
+from avprep.lists.build import MediaIndex, build_list, read_failure_log, summarize
+
+CLASSES = [("/m/a", "Alpha"), ("/m/b", "Beta, with a comma"), ("/m/c", "Gamma"), ("/m/d", "Delta")]
+AUTHORS_AUDIO = "/data/sls/audioset/dave_version/audio/{}.flac"
+AUTHORS_FRAMES = "/data/sls/audioset/dave_version/image_mulframe/"
+
+
+def write_media(audio_dir: Path, frame_dir: Path, video_id: str, wav: bool = True,
+                frames=range(layout.N_FRAMES)) -> None:
+    """Write a real 16 kHz wav and real 224x224 JPEG frames for ``video_id``."""
+    if wav:
+        path = layout.wav_path(audio_dir, video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = np.arange(1600) / layout.SAMPLE_RATE
+        sf.write(path, (0.3 * np.sin(2 * np.pi * 440 * t) * 32767).astype(np.int16),
+                 layout.SAMPLE_RATE, subtype="PCM_16")
+    for i in frames:
+        path = layout.frame_path(frame_dir, i, video_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (224, 224), (10 * i, 100, 200)).save(path, quality=75)
+
+
+@pytest.fixture
+def released(tmp_path):
+    """A released-format list of 12 entries with a label CSV and released weights.
+
+    Complete media for 7 of them; partial media (wav only, 9 frames, frames only) for 3; nothing
+    for 2 (clips nobody has).
+    """
+    rel = tmp_path / "released"
+    rel.mkdir()
+    labels = LabelSet.from_pairs(CLASSES)
+    write_labels(rel / "class_labels_indices.csv", labels)
+    mids = labels.mids
+    ids = ["-" + "a" * 10] + [f"clip{k:02d}xyzw"[:11] for k in range(1, 12)]
+    entries = [Entry(vid, AUTHORS_AUDIO.format(vid), AUTHORS_FRAMES,
+                     ",".join(sorted({mids[k % 4], mids[(k * 3) % 4]})))
+               for k, vid in enumerate(ids)]
+    data = DataList.from_entries(entries)
+    write_list(rel / "audioset_2m_cleaned.json", data)
+    write_weights(rel / "audioset_2m_cleaned_weight.csv", compute_weights(data, labels))
+    audio, frames = tmp_path / "out" / "audio", tmp_path / "out" / "frames"
+    complete = [0, 1, 3, 4, 6, 9, 11]
+    for k in complete:
+        write_media(audio, frames, ids[k])
+    write_media(audio, frames, ids[2], frames=())                 # wav only
+    write_media(audio, frames, ids[5], frames=range(9))           # frame_9 missing
+    write_media(audio, frames, ids[7], wav=False)                 # frames only
+    # a killed extraction's leftovers must not count as media
+    (audio / f".{ids[8]}.avprep-tmp-1-abcd.wav").write_bytes(b"RIFF")
+    return {"dir": rel, "list": rel / "audioset_2m_cleaned.json",
+            "weights": rel / "audioset_2m_cleaned_weight.csv",
+            "labels": rel / "class_labels_indices.csv", "data": data, "ids": ids,
+            "complete": complete, "audio": audio, "frames": frames, "label_set": labels}
+
+
+def run_cli(*args) -> int:
+    return main(["build-list", *map(str, args)])
+
+
+def test_keeps_exactly_complete_entries_in_order_with_local_paths(released, tmp_path):
+    out = tmp_path / "out" / "lists" / "audioset_2m_cleaned.json"
+    rc = run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                 "--frame-dir", released["frames"], "-o", out)
+    assert rc == 0
+    raw = json.loads(out.read_text())
+    kept = raw["data"]
+    expected = [released["ids"][k] for k in released["complete"]]
+    assert [e["video_id"] for e in kept] == expected
+    # the same answer as the layout's per-file check, for every released id
+    assert expected == [vid for vid in released["ids"]
+                        if layout.has_media(released["audio"], released["frames"], vid)]
+    originals = {e.video_id: e for e in released["data"]}
+    for e in kept:
+        assert set(e) == {"video_id", "wav", "video_path", "labels"}
+        assert os.path.isabs(e["wav"]) and os.path.isabs(e["video_path"])
+        assert Path(e["wav"]) == layout.wav_path(released["audio"], e["video_id"]).absolute()
+        assert Path(e["video_path"]) == released["frames"].absolute()
+        # the original loader's path rule finds every frame
+        for i in range(layout.N_FRAMES):
+            assert os.path.isfile(e["video_path"] + "/frame_" + str(i) + "/"
+                                  + e["video_id"] + ".jpg")
+        assert e["labels"] == originals[e["video_id"]].labels
+
+
+def test_relative_media_folders_become_absolute(released, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path / "out")
+    out = tmp_path / "local.json"
+    assert run_cli("--released", released["list"], "--audio-dir", "audio",
+                   "--frame-dir", "frames", "-o", out) == 0
+    data = read_list(out, cache=False)
+    assert all(p == str(tmp_path / "out" / "frames") for p in data.video_path)
+    assert all(p.startswith(str(tmp_path / "out" / "audio") + os.sep) for p in data.wav)
+
+
+def test_recomputed_weights_match_the_formula_on_the_kept_list(released, tmp_path):
+    out, wout = tmp_path / "l.json", tmp_path / "w.csv"
+    assert run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                   "--frame-dir", released["frames"], "-o", out, "--weights", released["weights"],
+                   "--weights-out", wout) == 0
+    kept = read_list(out, cache=False)
+    weights = read_weights(wout)
+    assert len(weights) == len(kept) == len(released["complete"])
+    expected = compute_weights(kept, released["label_set"])
+    np.testing.assert_allclose(weights, expected, rtol=1e-15, atol=0)
+    # the released rows are for the authors' copy: a cut copy needs other weights
+    released_rows = read_weights(released["weights"])[released["complete"]]
+    assert not np.allclose(weights, released_rows)
+
+
+def test_keep_released_weights_takes_the_kept_rows(released, tmp_path):
+    out, wout = tmp_path / "l.json", tmp_path / "w.csv"
+    assert run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                   "--frame-dir", released["frames"], "-o", out, "--weights", released["weights"],
+                   "--weights-out", wout, "--keep-released-weights") == 0
+    np.testing.assert_array_equal(read_weights(wout),
+                                  read_weights(released["weights"])[released["complete"]])
+
+
+def test_weight_file_of_wrong_length_is_an_error_and_writes_nothing(released, tmp_path, capsys):
+    short = tmp_path / "short.csv"
+    short.write_text("".join(released["weights"].read_text().splitlines(True)[:-1]))
+    out, wout, report = tmp_path / "l.json", tmp_path / "w.csv", tmp_path / "report"
+    for extra in ([], ["--keep-released-weights"]):
+        rc = run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                     "--frame-dir", released["frames"], "-o", out, "--weights", short,
+                     "--weights-out", wout, "--report", report, *extra)
+        assert rc == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(short) in err
+        assert "11 rows" in err and "12 entries" in err
+        assert not out.exists() and not wout.exists() and not report.exists()
+
+
+def test_report_has_coverage_missing_ids_and_summary(released, tmp_path):
+    out, report = tmp_path / "lists" / "audioset_2m_cleaned.json", tmp_path / "report"
+    assert run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                   "--frame-dir", released["frames"], "-o", out, "--report", report) == 0
+    name = "audioset_2m_cleaned"
+    missing = [vid for k, vid in enumerate(released["ids"]) if k not in released["complete"]]
+    assert (report / f"{name}_missing_ids.txt").read_text().split() == missing
+    summary = json.loads((report / f"{name}_build.json").read_text())
+    assert (summary["released"], summary["kept"], summary["missing"]) == (12, 7, 5)
+    assert summary["outputs"]["list"] == str(out.absolute())
+    assert (report / f"{name}_coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    with open(report / f"{name}_coverage.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == len(CLASSES)
+    kept = read_list(out, cache=False)
+    for mid, row in zip(released["label_set"].mids, rows):
+        counts = [int(v) for k, v in row.items() if k not in ("index", "mid", "display_name")
+                  and v.lstrip("-").isdigit()]
+        n_released = sum(mid in e.labels.split(",") for e in released["data"])
+        n_local = sum(mid in e.labels.split(",") for e in kept)
+        assert n_released in counts and n_local in counts
+        assert row.get("mid", mid) == mid
+    assert not [p for p in report.iterdir() if ".avprep-tmp-" in p.name]
+
+
+def test_nothing_local_exits_1_with_an_empty_list(released, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    out = tmp_path / "l.json"
+    rc = run_cli("--released", released["list"], "--audio-dir", empty, "--frame-dir", empty,
+                 "-o", out)
+    assert rc == 1
+    assert json.loads(out.read_text()) == {"data": []}
+    assert "none of the 12 released entries" in capsys.readouterr().err
+
+
+def test_unsafe_ids_are_never_kept_and_exit_1(released, tmp_path, capsys):
+    data = released["data"]
+    bad = DataList.from_entries(list(data) + [Entry("../escape", "/x.flac", "/f/", "/m/a")])
+    rel = tmp_path / "bad.json"
+    write_list(rel, bad)
+    # a file the unsafe id would reach if it were used as a path
+    (released["audio"].parent / "escape.wav").write_bytes(b"x")
+    out = tmp_path / "l.json"
+    rc = run_cli("--released", rel, "--labels", released["labels"],
+                 "--audio-dir", released["audio"], "--frame-dir", released["frames"], "-o", out)
+    assert rc == 1
+    assert "../escape" not in read_list(out, cache=False).video_id
+    assert len(read_list(out, cache=False)) == len(released["complete"])
+    assert "entry 12" in capsys.readouterr().err
+
+
+def test_unknown_label_in_a_kept_entry_names_the_released_entry(released, tmp_path, capsys):
+    entries = list(released["data"])
+    entries[3] = Entry(entries[3].video_id, entries[3].wav, entries[3].video_path, "/m/zzz")
+    rel = tmp_path / "unknown.json"
+    write_list(rel, entries)
+    out, wout = tmp_path / "l.json", tmp_path / "w.csv"
+    rc = run_cli("--released", rel, "--labels", released["labels"],
+                 "--audio-dir", released["audio"], "--frame-dir", released["frames"], "-o", out,
+                 "--weights-out", wout)
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert str(rel) in err and "entry 3" in err and "/m/zzz" in err
+    assert not out.exists() and not wout.exists()
+
+
+def test_label_csv_is_found_beside_the_released_list_or_asked_for(released, tmp_path, capsys):
+    out = tmp_path / "l.json"
+    args = ["--released", released["list"], "--audio-dir", released["audio"],
+            "--frame-dir", released["frames"], "-o", out, "--weights-out", tmp_path / "w.csv"]
+    assert run_cli(*args) == 0
+    write_labels(released["dir"] / "class_labels_indices_vgg.csv", released["label_set"])
+    out.unlink()
+    assert run_cli(*args) == 2
+    assert "pass --labels" in capsys.readouterr().err and not out.exists()
+    assert run_cli(*args, "--labels", released["labels"]) == 0
+
+
+def test_unusable_released_list_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"data": [')
+    out = tmp_path / "l.json"
+    assert run_cli("--released", bad, "--audio-dir", tmp_path, "--frame-dir", tmp_path,
+                   "-o", out) == 2
+    assert str(bad) in capsys.readouterr().err and not out.exists()
+
+
+def test_media_index_agrees_with_has_media(released):
+    index = MediaIndex(released["audio"], released["frames"])
+    for vid in released["ids"]:
+        assert index.has_media(vid) == layout.has_media(released["audio"], released["frames"], vid)
+    assert index.ids() == {released["ids"][k] for k in released["complete"]}
+
+
+def test_build_list_api_requires_what_each_weight_mode_needs(released):
+    with pytest.raises(InputError, match="label CSV"):
+        build_list(released["data"], released["audio"], released["frames"], weights=True)
+    with pytest.raises(InputError, match="released weight file"):
+        build_list(released["data"], released["audio"], released["frames"], weights=True,
+                   keep_released_weights=True)
+    result = build_list(released["data"], released["audio"], released["frames"])
+    assert result.weights is None
+    assert list(result.kept) == released["complete"]
+    assert result.missing_ids == [v for k, v in enumerate(released["ids"])
+                                  if k not in released["complete"]]
+
+
+def test_prepare_report_summarizes_builds_and_failures(released, tmp_path, capsys):
+    report = tmp_path / "report"
+    out = tmp_path / "lists" / "audioset_2m_cleaned.json"
+    assert run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                   "--frame-dir", released["frames"], "-o", out, "--report", report) == 0
+    log = report / "extract_log.jsonl"
+    log.write_text(json.dumps({"id": "brokenclip1", "path": "/v/brokenclip1.mp4",
+                               "stage": "open", "reason": "moov atom not found"}) + "\n")
+    capsys.readouterr()
+    assert main(["prepare-report", str(report), "--log", str(log), "--audio-dir",
+                 str(released["audio"]), "--frame-dir", str(released["frames"])]) == 0
+    text = capsys.readouterr().out
+    assert "7 of 12 released entries" in text and "extraction failures: 1" in text
+    summary = json.loads((report / "summary.json").read_text())
+    assert summary["media"]["complete_clips"] == 7
+    assert summary["extraction"]["failures"][0]["id"] == "brokenclip1"
+    assert (report / "summary.txt").read_text() == text
+    assert summarize(report)["lists"][0]["kept"] == 7
+
+
+def test_failure_log_keeps_the_last_record_per_clip(tmp_path):
+    log = tmp_path / "log.jsonl"
+    log.write_text("\n".join(json.dumps(r) for r in [
+        {"id": "a", "path": "/v/a.mp4", "stage": "audio", "reason": "x"},
+        {"id": "b", "path": "/v/b.mp4", "stage": "frames", "reason": "y"},
+        {"id": "a", "path": "/v/a.mp4", "stage": "audio", "reason": "z"},
+        {"summary": {"ok": 3}},
+    ]) + "\n")
+    failures = read_failure_log(log)
+    assert sorted((f["id"], f["reason"]) for f in failures) == [("a", "z"), ("b", "y")]
+    log.write_text("not json\n")
+    with pytest.raises(InputError, match="line 1"):
+        read_failure_log(log)
+
+
+def test_help_has_an_example(capsys):
+    for command in ("build-list", "prepare-report"):
+        with pytest.raises(SystemExit) as exit_info:
+            main([command, "--help"])
+        assert exit_info.value.code == 0
+        assert f"example:\n  avprep {command}" in capsys.readouterr().out

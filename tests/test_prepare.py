@@ -1,0 +1,157 @@
+"""make prepare-audioset / prepare-vggsound on clips made here, with released-format lists that
+also name clips nobody has: the make targets run as a user runs them, through the avprep CLI."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from avprep import layout
+from avprep.lists import compute_weights, read_labels, read_list, read_weights
+from avprep.synth import make_clip
+from conftest import ROOT
+
+STAMP = ".venv/.avprep-installed"  # tests never (re)install: `make test` has done it
+
+
+def load_sample_maker():
+    spec = importlib.util.spec_from_file_location("make_sample_clips",
+                                                  ROOT / "scripts" / "make_sample_clips.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def make_prepare(dataset: str, videos: Path, out: Path, lists: Path, *extra: str):
+    env = dict(os.environ, AVPREP_PROGRESS="0")
+    cmd = ["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP, f"prepare-{dataset}",
+           f"VIDEOS={videos}", f"OUT={out}", f"LISTS={lists}", "WORKERS=2", *extra]
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+
+
+def media_mtimes(out: Path) -> dict:
+    return {p: p.stat().st_mtime_ns for p in sorted((out / "audio").rglob("*"))
+            + sorted((out / "frames").rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def sample_maker():
+    return load_sample_maker()
+
+
+def check_prepared(info: dict, out: Path, train: str, evals: list, weights: str, labels: str,
+                   present: list) -> None:
+    """Every released split present became a local list of exactly the extracted clips."""
+    released = Path(info["released"])
+    label_set = read_labels(released / labels)
+    for split in [train, *evals]:
+        rel = read_list(released / split, cache=False)
+        local = read_list(out / "lists" / split, cache=False)
+        expected = [vid for vid in rel.video_id if vid in present]
+        assert local.video_id == expected, split
+        assert local.labels == [e.labels for e in rel if e.video_id in present]
+        for entry in local:
+            assert entry.wav == str((out / "audio" / f"{entry.video_id}.wav").absolute())
+            assert layout.has_media(out / "audio", entry.video_path, entry.video_id)
+        stem = split[:-len(".json")]
+        for suffix in ("_coverage.csv", "_coverage.png", "_missing_ids.txt", "_build.json"):
+            assert (out / "report" / f"{stem}{suffix}").is_file(), stem + suffix
+        missing = (out / "report" / f"{stem}_missing_ids.txt").read_text().split()
+        assert missing == [vid for vid in rel.video_id if vid not in present]
+    local_train = read_list(out / "lists" / train, cache=False)
+    w = read_weights(out / "lists" / weights)
+    assert len(w) == len(local_train)
+    np.testing.assert_allclose(w, compute_weights(local_train, label_set), rtol=1e-15, atol=0)
+    # the extraction failure is in the report, with its reason
+    failures = [json.loads(line) for line in
+                (out / "report" / "extract_log.jsonl").read_text().splitlines() if line.strip()]
+    failed = [f for f in failures if "reason" in f]
+    assert info["broken"] in {f.get("id") for f in failed}
+    summary = json.loads((out / "report" / "summary.json").read_text())
+    assert summary["extraction"]["failed"] >= 1
+    assert summary["media"]["complete_clips"] == len(present)
+    assert (out / "report" / "summary.txt").is_file()
+
+
+def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path, sample_maker):
+    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=5, missing=4,
+                                     duration=4.0, seed=1)
+    out = tmp_path / "prepared out"  # a space in the path, as users have
+    videos, released = Path(info["videos"]), Path(info["released"])
+    run = make_prepare("audioset", videos, out, released)
+    assert run.returncode == 0, run.stdout + run.stderr
+    evals = ["audioset_20k_cleaned.json", "audioset_eval_cleaned.json"]
+    check_prepared(info, out, "audioset_2m_cleaned.json", evals, "audioset_2m_cleaned_weight.csv",
+                   "class_labels_indices.csv", info["present"])
+    assert "prepare-audioset: done" in run.stdout
+    # the media folders hold exactly the extracted clips: no broken leftovers, no temporaries
+    assert sorted(p.stem for p in (out / "audio").iterdir()) == sorted(info["present"])
+
+    # a user downloads one more clip that the lists name, and runs the same command again
+    before = media_mtimes(out)
+    new_id = info["nobody_has"][-1]
+    make_clip(videos / f"Y{new_id}.mp4", duration=4.0, width=160, height=120)
+    run = make_prepare("audioset", videos, out, released)
+    assert run.returncode == 0, run.stdout + run.stderr
+    after = media_mtimes(out)
+    assert {p: after[p] for p in before} == before  # nothing already extracted was rewritten
+    assert len(after) == len(before) + 1 + layout.N_FRAMES
+    check_prepared(info, out, "audioset_2m_cleaned.json", evals, "audioset_2m_cleaned_weight.csv",
+                   "class_labels_indices.csv", info["present"] + [new_id])
+
+
+def test_prepare_vggsound_end_to_end(tmp_path, sample_maker):
+    info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=4, missing=3,
+                                     duration=4.0, seed=2)
+    out = tmp_path / "out"
+    run = make_prepare("vggsound", Path(info["videos"]), out, Path(info["released"]))
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert all(len(vid) == 18 and vid[11] == "_" for vid in info["present"])
+    check_prepared(info, out, "vgg_train_cleaned.json", ["vgg_test_cleaned.json"],
+                   "vgg_train_cleaned_weight.csv", "class_labels_indices_vgg.csv",
+                   info["present"])
+
+
+def test_keep_released_weights_takes_the_released_rows(tmp_path, sample_maker):
+    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=3, missing=3,
+                                     broken=False, duration=3.0, seed=3)
+    out, released = tmp_path / "out", Path(info["released"])
+    run = make_prepare("audioset", Path(info["videos"]), out, released, "KEEP_RELEASED_WEIGHTS=1")
+    assert run.returncode == 0, run.stdout + run.stderr
+    rel = read_list(released / "audioset_2m_cleaned.json", cache=False)
+    rows = [i for i, vid in enumerate(rel.video_id) if vid in info["present"]]
+    np.testing.assert_array_equal(read_weights(out / "lists" / "audioset_2m_cleaned_weight.csv"),
+                                  read_weights(released / "audioset_2m_cleaned_weight.csv")[rows])
+
+
+def test_unusable_input_fails_before_extracting(tmp_path, sample_maker):
+    videos = tmp_path / "videos"
+    make_clip(videos / "abcdefghijk.mp4", duration=2.0, width=160, height=120)
+    empty_lists = tmp_path / "lists"
+    empty_lists.mkdir()
+    out = tmp_path / "out"
+    run = make_prepare("audioset", videos, out, empty_lists)
+    assert run.returncode != 0
+    assert "no released audioset list" in run.stderr
+    assert not (out / "audio").exists()
+
+    # a released weight file that does not match its list is an error, not a truncation
+    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=2, missing=2,
+                                     broken=False, duration=3.0, seed=4)
+    released = Path(info["released"])
+    weights = released / "audioset_2m_cleaned_weight.csv"
+    weights.write_text(weights.read_text() + "1.0\n")
+    run = make_prepare("audioset", Path(info["videos"]), out, released)
+    assert run.returncode != 0
+    assert str(weights) in run.stderr and "rows" in run.stderr
+    assert not (out / "lists" / "audioset_2m_cleaned.json").exists()
+
+    run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP,
+                          "prepare-vggsound"], capture_output=True, text=True, timeout=60)
+    assert run.returncode != 0 and "usage: make prepare-vggsound VIDEOS=" in run.stderr
