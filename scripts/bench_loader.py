@@ -1,6 +1,9 @@
 """Loader speed: samples/s per process for the straightforward way, avprep from loose files, avprep
 from a pack made with ``--fbank``, and DataLoaders with 1 and 2 workers.
 
+Also avprep from loose files in batch-fbank mode (the loader returns waveforms; the fbank is left
+to ``BatchFbank`` on the training device), which shows the loader's cost without the Kaldi fbank.
+
 Clips are copies of the fixture wavs and frames under distinct ids (so every timed sample is a
 different clip, read once); the pack is written from the same list. All figures come from one
 run, one torch thread per process; compare the ratios, not the absolute numbers.
@@ -158,7 +161,7 @@ def main() -> int:
     try:
         n = args.clips
         # distinct clips for each measurement (3n per DataLoader row), plus one to warm up
-        sizes = [n, n, n] + [3 * n] * 4
+        sizes = [n, n, n, n] + [3 * n] * 4
         starts = np.cumsum([0] + sizes)
         total = int(starts[-1]) + 1
         list_path = make_clips(work, total)
@@ -168,17 +171,20 @@ def main() -> int:
         plain = Straightforward(list_path)
         loose = AudiosetDataset(str(list_path), EVAL_CONF, str(LABEL_CSV))
         packed = AudiosetDataset(str(work / "pack"), EVAL_CONF, str(LABEL_CSV))
-        for ds in (plain, loose, packed):
+        waves = AudiosetDataset(str(list_path), dict(EVAL_CONF, batch_fbank=True),
+                                str(LABEL_CSV))
+        for ds in (plain, loose, packed, waves):
             ds[total - 1]
         block = [range(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
         results = {
             "straightforward": per_process_rate(plain, block[0]),
             "avprep loose files": per_process_rate(loose, block[1]),
             "avprep pack --fbank": per_process_rate(packed, block[2]),
-            "DataLoader loose, 1 worker": loader_rate(loose, block[3], 1),
-            "DataLoader loose, 2 workers": loader_rate(loose, block[4], 2),
-            "DataLoader pack, 1 worker": loader_rate(packed, block[5], 1),
-            "DataLoader pack, 2 workers": loader_rate(packed, block[6], 2),
+            "avprep loose, batch_fbank mode": per_process_rate(waves, block[3]),
+            "DataLoader loose, 1 worker": loader_rate(loose, block[4], 1),
+            "DataLoader loose, 2 workers": loader_rate(loose, block[5], 2),
+            "DataLoader pack, 1 worker": loader_rate(packed, block[6], 1),
+            "DataLoader pack, 2 workers": loader_rate(packed, block[7], 2),
         }
         base = results["straightforward"]
         print(f"{n} clips per process row, {3 * n} per DataLoader row (batch 8, timed after "

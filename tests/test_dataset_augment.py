@@ -12,7 +12,7 @@ import torchaudio
 from torch.utils.data import DataLoader
 
 from avprep.data import AudiosetDataset, AugmentPlan, AVConfig, AVDataset
-from avprep.data.augment import (apply_masks, apply_noise, draw_plan, label_vector,
+from avprep.data.augment import (apply_noise, draw_plan, label_vector,
                                  mixed_label_vector, noise_tensor)
 from avprep.data.image import load_image
 from conftest import REF, SAMPLES

@@ -14,6 +14,7 @@ from avprep.data import (AudiosetDataset, AVConfig, AVDataset, AVSample, BatchFb
 from conftest import REF, SAMPLES
 
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
+PAD = 5.081 / 4.4849  # a zero raw value after normalization
 EVAL_CONF = {"num_mel_bins": 128, "target_length": 1024, "freqm": 0, "timem": 0, "mixup": 0,
              "dataset": "audioset", "mode": "eval", "mean": -5.081, "std": 4.4849,
              "noise": False, "label_smooth": 0, "im_res": 224}
@@ -112,16 +113,39 @@ def test_batch_fbank_mode_equals_loader_fbank_on_cpu(ref_dataset):
     assert torch.equal(batch.image[1], ds[1][1])
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
-def test_batch_fbank_on_cuda_within_parity(ref_dataset):
+@pytest.mark.parametrize("device", [
+    "cpu", pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(),
+                                                         reason="needs a CUDA device"))])
+def test_batch_fbank_on_device_within_parity(ref_dataset, device):
     ds, ids = ref_dataset
     conf = dict(EVAL_CONF, batch_fbank=True)
     wave_ds = AudiosetDataset(ds.datapath, conf, str(LABEL_CSV))
     batch = collate_waveforms([wave_ds[i] for i in range(len(wave_ds))])
-    fbank = BatchFbank(conf, device="cuda")(batch.waveforms, batch.lengths, batch.aug)
-    assert fbank.is_cuda
+    fbank = BatchFbank(conf, device=device)(batch.waveforms, batch.lengths, batch.aug)
+    assert fbank.device.type == device
     for i, video_id in enumerate(ids):
         assert_fbank_parity(fbank[i].cpu().numpy(), video_id)
+    # with masks and noise: the same masks; the noise within its bounds
+    config = AVConfig(mode="eval", freqm=48, timem=192, noise=True, seed=3, batch_fbank=True)
+    train = AVDataset(ds.datapath, LABEL_CSV, config)
+    batch = collate_waveforms([train[i] for i in range(3)])
+    out = BatchFbank(config, device=device).batch(batch).cpu()
+    clean = torch.stack([ds[i][0] for i in range(3)])
+    for i in range(3):
+        plan = train.builder.plan(i, 0)
+        unrolled = torch.roll(out[i], -plan.roll, 0)
+        masked = torch.zeros(1024, 128, dtype=torch.bool)
+        if plan.freq_mask:
+            masked[:, plan.freq_mask[0]:plan.freq_mask[1]] = True
+        if plan.time_mask:
+            masked[plan.time_mask[0]:plan.time_mask[1]] = True
+        assert masked.any()
+        noise_top = plan.noise_scale / 10
+        assert float((unrolled[masked] - PAD).min()) >= -1e-6  # float32 rounding
+        assert float((unrolled[masked] - PAD).max()) < noise_top + 1e-6
+        added = (unrolled - clean[i])[~masked]
+        assert float(added.min()) >= -5e-2 and float(added.max()) < noise_top + 5e-2
+        assert abs(float(added.mean()) - noise_top / 2) < 0.02 * noise_top + 1e-4
 
 
 def test_batch_fbank_mode_with_augmentations(ref_dataset):

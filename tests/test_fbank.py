@@ -66,7 +66,8 @@ def synthesized():
         "silence": np.zeros(16000 * 2),
         "dc_offset_silence": np.full(16000 * 2, 0.25),
         "clipped_sine": np.clip(3.0 * np.sin(2 * math.pi * 440 * t5), -1, 1),
-        "tone_and_noise_5s": 0.3 * np.sin(2 * math.pi * 1000 * t5) + 0.01 * rng.standard_normal(t5.size),
+        "tone_and_noise_5s": (0.3 * np.sin(2 * math.pi * 1000 * t5)
+                              + 0.01 * rng.standard_normal(t5.size)),
         "chirp_20s": 0.5 * np.sin(2 * math.pi * (100 + 200 * t20) * t20),
         "tiny_noise": 1 / 32768 * rng.integers(-1, 2, size=16000),
     }

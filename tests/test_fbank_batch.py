@@ -62,7 +62,8 @@ def test_channels_first_inputs_use_channel_zero():
 
 
 def test_all_short_and_empty_batches():
-    assert [r.shape for r in fbank_batch([torch.zeros(10), torch.zeros(399)])] == [(0, 128), (0, 128)]
+    shapes = [r.shape for r in fbank_batch([torch.zeros(10), torch.zeros(399)])]
+    assert shapes == [(0, 128), (0, 128)]
     assert fbank_batch([]) == []
 
 
@@ -92,3 +93,18 @@ def test_every_frame_count_up_to_forty_is_exact():
     rows = fbank_batch(signals)
     for m, (signal, row) in enumerate(zip(signals, rows), start=1):
         assert torch.equal(row, fbank(signal)), f"{m} frames"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_padded_batch_already_on_the_gpu():
+    signals = clips()
+    lengths = [s.shape[0] for s in signals]
+    padded = torch.zeros(len(signals), max(lengths))
+    for i, s in enumerate(signals):
+        padded[i, :s.shape[0]] = s
+    rows = fbank_batch(padded.cuda(), torch.tensor(lengths), max_frames=1024)
+    for signal, row in zip(signals, rows):
+        single = fbank(signal)[:1024]
+        assert row.device.type == "cuda" and row.shape == single.shape
+        report = fbank_parity(row.cpu(), single)
+        assert report.ok, report

@@ -76,3 +76,25 @@ def test_non_pcm16_refused_by_read_pcm16(tmp_path):
         read_pcm16(path)
     wav, rate = load_wav(path)
     assert wav.shape == (1, 800) and rate == 16000
+
+
+def test_flac_read_through_libsndfile(tmp_path):
+    import soundfile as sf
+    rng = np.random.default_rng(2)
+    pcm = rng.integers(-32768, 32767, size=(3000, 1), dtype=np.int16)
+    path = tmp_path / "a.flac"
+    sf.write(path, pcm, 16000, subtype="PCM_16")
+    wav, rate = load_wav(path)
+    assert rate == 16000 and torch.equal(wav, torch.from_numpy(pcm.T.astype(np.float32) / 32768))
+    ints, _ = read_pcm16(path)
+    assert np.array_equal(ints, pcm.T)
+
+
+def test_truncated_wav_names_the_file(tmp_path):
+    path = tmp_path / "cut.wav"
+    write_wav(path, np.zeros((2, 100), dtype=np.int16))
+    data = path.read_bytes()
+    path.write_bytes(data[:-1])  # half a sample frame at the end
+    with pytest.raises(MediaError) as err:
+        read_pcm16(path)
+    assert str(path) in str(err.value)

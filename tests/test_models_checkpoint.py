@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 
-from avprep.errors import InputError
+from avprep.errors import FormatError, InputError
 from avprep.models import (CAVMAE, CheckpointError, add_module, build, load, load_state,
                            read_state_dict, save_state_dict, strip_module, zoo_entries)
 
@@ -22,14 +22,14 @@ def pretrained(tmp_path, name="pre.pth", **kw):
     with torch.no_grad():
         model.modality_a.add_(1.0)  # differs from any fresh build
     path = tmp_path / name
-    save_state_dict(torch.nn.DataParallel(model), path)
+    save_state_dict(model, path)
     return model, path
 
 
 def same_weights(a, b, keys=None):
     sa, sb = a.state_dict(), b.state_dict()
     for k in keys or sa:
-        assert torch.equal(sa[k], sb[k]), k
+        assert torch.equal(sa[k].cpu(), sb[k].cpu()), k
 
 
 def test_round_trip_in_released_layout(tmp_path):
@@ -157,7 +157,8 @@ def test_model_zoo_names_resolve_to_cached_files(tmp_path):
         loaded, report = load(name, "cavmae", cache_dir=cache, manifest=manifest)
         same_weights(model, loaded)
         assert report.source == str(cache / "cav-mae-base.pth")
-    with pytest.raises(InputError, match=r"model 'as-2m ft' \(as-full-51.2.pth\) is not cached .*avprep fetch 'as-2m ft'"):
+    uncached = r"model 'as-2m ft' \(as-full-51.2.pth\) is not cached .*avprep fetch 'as-2m ft'"
+    with pytest.raises(InputError, match=uncached):
         load("as-full-51.2", "cavmae_ft", cache_dir=cache, manifest=manifest, download=False)
     with pytest.raises(InputError, match="'cav-mae-huge' is neither a checkpoint file nor"):
         load("cav-mae-huge", "cavmae", cache_dir=cache, manifest=manifest)
@@ -165,3 +166,18 @@ def test_model_zoo_names_resolve_to_cached_files(tmp_path):
     bad.write_text(json.dumps([{"name": "x"}]))
     with pytest.raises(InputError, match="entry 0: model entry needs a string name and url"):
         zoo_entries(bad)
+
+
+def test_toml_manifest_and_unparsable_manifest(tmp_path):
+    """A TOML manifest with [[models]] tables reads the same; a damaged one is a FormatError
+    naming the file."""
+    manifest = tmp_path / "models.toml"
+    manifest.write_text('[[models]]\nname = "CAV-MAE-Base-50"\n'
+                        'url = "https://example.org/s/x/50.pth?dl=1"\nlambda_c = 0.01\n')
+    (entry,) = zoo_entries(manifest)
+    assert (entry.name, entry.filename, entry.info) == ("CAV-MAE-Base-50", "50.pth",
+                                                        {"lambda_c": 0.01})
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"models": [')
+    with pytest.raises(FormatError, match="broken.json: model manifest does not parse"):
+        zoo_entries(broken)

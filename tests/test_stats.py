@@ -68,10 +68,10 @@ def test_combine_is_exact_pairwise_update():
 def test_workers_and_pack_give_the_same_result(tmp_path, entries):
     listing = write_list(tmp_path / "l.json", entries[:5])
     one = dataset_stats(listing, batch_size=2)
-    two = dataset_stats(listing, batch_size=2, workers=2)
+    two = dataset_stats(listing, batch_size=2, workers=2, chunk=2)
     assert (two.mean, two.std, two.pooled_std) == (one.mean, one.std, one.pooled_std)
     packed = pack(listing, tmp_path / "p", fbank="float32").folder
-    from_pack = dataset_stats(packed, batch_size=2)
+    from_pack = dataset_stats(packed, batch_size=2, workers=2, chunk=2)
     assert (from_pack.mean, from_pack.std) == (one.mean, one.std)
     unpacked_fbank = pack(listing, tmp_path / "q").folder
     assert dataset_stats(unpacked_fbank, batch_size=2).std == one.std

@@ -21,7 +21,7 @@ from avprep.models import build
 from conftest import REF, SAMPLES
 
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
-TINY = ["--model-size", "tiny", "-w", "0", "-b", "3"]
+TINY = ["--model-size", "tiny", "-w", "0", "-b", "3", "--device", "cpu"]
 
 
 def make_clips(out: Path) -> dict:
@@ -71,7 +71,7 @@ def runs(tmp_path_factory):
     out = root / "eval.json"
     assert main(["eval", "--data-eval", str(lists["val"]), "--label-csv", str(LABEL_CSV),
                  "--model", str(ft / "models" / "audio_model_wa.pth"), "--model-size", "tiny",
-                 "-w", "0", "--json", str(out)]) == 0
+                 "-w", "0", "--device", "cpu", "--json", str(out)]) == 0
     return {"root": root, "lists": lists, "pre": pre, "ft": ft, "eval": out}
 
 
@@ -172,6 +172,7 @@ def test_eval_command_matches_final_evaluation(runs, capsys):
     capsys.readouterr()
     assert main(["eval", "--data-eval", str(runs["lists"]["train"]), "--label-csv",
                  str(LABEL_CSV), "--model", str(path), "--model-size", "tiny", "-w", "0",
+                 "--device", "cpu",
                  "--skip_frame_agg", "True"]) == 0
     printed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(printed) == {"mAP", "acc", "AUC", "d_prime"}
@@ -181,7 +182,7 @@ def test_eval_command_matches_final_evaluation(runs, capsys):
 def test_eval_rejects_a_checkpoint_that_does_not_fit(runs, capsys):
     code = main(["eval", "--data-eval", str(runs["lists"]["val"]), "--label-csv", str(LABEL_CSV),
                  "--model", str(runs["pre"] / "models" / "audio_model.6.pth"),
-                 "--model-size", "tiny", "-w", "0"])
+                 "--model-size", "tiny", "-w", "0", "--device", "cpu"])
     assert code == 2
     err = capsys.readouterr().err
     assert "audio_model.6.pth" in err and "missing" in err
@@ -191,7 +192,7 @@ def test_resume_continues_exactly(tmp_path):
     lists = make_clips(tmp_path / "data")
     args = ["train", "pretrain", "--data-train", str(lists["train"]), "--data-val",
             str(lists["val"]), "--label-csv", str(LABEL_CSV), *TINY, "--lr", "1e-3",
-            "--noise", "True", "--target_length", "512", "--lrscheduler_start", "1",
+            "--noise", "True", "--target_length", "256", "--lrscheduler_start", "1",
             "--lrscheduler_step", "1"]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main([*args, "--exp-dir", str(straight), "--n-epochs", "2"]) == 0
@@ -218,7 +219,7 @@ def test_save_model_false_and_input_errors(tmp_path, capsys):
     lists = make_clips(tmp_path / "data")
     base = ["--data-train", str(lists["train"]), "--data-val", str(lists["val"]),
             "--label-csv", str(LABEL_CSV), "--model-size", "tiny", "-w", "0",
-            "--target_length", "256"]
+            "--target_length", "256", "--device", "cpu"]
     exp = tmp_path / "nosave"
     assert main(["train", "finetune", *base, "-b", "6", "--exp-dir", str(exp), "--n-epochs", "1",
                  "--save_model", "False", "--skip_frame_agg", "True"]) == 0
@@ -238,3 +239,33 @@ def test_save_model_false_and_input_errors(tmp_path, capsys):
                  "--exp-dir", str(tmp_path / "y")])
     assert code != 0
     assert missing in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_amp_training_and_eval(tmp_path, capsys):
+    lists = make_clips(tmp_path / "data")
+    common = ["--data-train", str(lists["train"]), "--data-val", str(lists["val"]),
+              "--label-csv", str(LABEL_CSV), "--model-size", "tiny", "-w", "2", "-b", "3"]
+    pre, ft = tmp_path / "pre", tmp_path / "ft"
+    assert main(["train", "pretrain", *common, "--exp-dir", str(pre), "--n-epochs", "3",
+                 "--lr", "1e-3", "--mae_loss_weight", "1.0"]) == 0
+    assert "cuda" in capsys.readouterr().out  # the device line names cuda and amp
+    records = read_jsonl(pre / "metrics.jsonl")
+    assert records[-1]["val_loss"] < records[0]["val_loss"]
+    assert torch.load(pre / "resume.pth", weights_only=False)["scaler"]["scale"] > 0
+    assert main(["train", "finetune", *common, "--exp-dir", str(ft), "--n-epochs", "2",
+                 "--lr", "1e-3", "--pretrain_path", str(pre / "models" / "audio_model.3.pth"),
+                 "--skip_frame_agg", "True"]) == 0
+    ft_records = read_jsonl(ft / "metrics.jsonl")
+    assert ft_records[1]["train_loss"] < ft_records[0]["train_loss"]
+    # the same checkpoint scored on the GPU with AMP and on the CPU in float32
+    model = ft / "models" / "best_audio_model.pth"
+    outs = {}
+    for device in ("cuda", "cpu"):
+        out = tmp_path / f"{device}.json"
+        assert main(["eval", "--data-eval", str(lists["train"]), "--label-csv", str(LABEL_CSV),
+                     "--model", str(model), "--model-size", "tiny", "-w", "0",
+                     "--device", device, "--json", str(out)]) == 0
+        outs[device] = json.loads(out.read_text())
+    assert abs(outs["cuda"]["mAP"] - outs["cpu"]["mAP"]) < 0.02
+    assert abs(outs["cuda"]["AUC"] - outs["cpu"]["AUC"]) < 0.02

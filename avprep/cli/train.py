@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from avprep.cli import add_command
@@ -114,6 +115,8 @@ def _eval(args: argparse.Namespace) -> int:
     from avprep.train.config import EvalConfig, from_args
 
     result = evaluate(from_args(args, EvalConfig))
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
+        return 0
     from avprep.train.loop import json_safe
 
     flat = {k: result[k] for k in ("mAP", "acc", "AUC", "d_prime")}

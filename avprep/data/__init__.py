@@ -1,9 +1,26 @@
 """Dataset, augmentations and samplers: how training code meets avprep.
 
-- :class:`AudiosetDataset`: drop-in for the original CAV-MAE loader (``audio_conf`` dict, tuples).
+- :class:`AudiosetDataset`: drop-in for the original CAV-MAE loader (``audio_conf`` dict, tuples);
+  reads a JSON list or a pack folder; strict about missing media unless ``strict`` is False.
 - :class:`AVDataset` with :class:`AVConfig`: the typed interface (named-tuple samples).
 - :class:`BalancedSampler`, :class:`DistributedBalancedSampler`: weight-proportional draws.
-- :func:`collate_waveforms`, :class:`BatchFbank`: fbank per batch on the training device.
+- :func:`collate_waveforms`, :class:`BatchFbank`: the fbank made per batch on the training device.
+
+Typical use, with the fbank computed on the GPU::
+
+    ds = AVDataset("train.json", "class_labels_indices.csv",
+                   AVConfig(mixup=0.5, freqm=48, timem=192, noise=True, seed=0,
+                            batch_fbank=True))
+    sampler = BalancedSampler("train_weight.csv", data=ds)
+    loader = DataLoader(ds, batch_size=48, sampler=sampler, num_workers=8,
+                        collate_fn=collate_waveforms)
+    to_fbank = BatchFbank(ds.config, device="cuda")
+    for epoch in range(epochs):
+        ds.set_epoch(epoch)
+        sampler.set_epoch(epoch)
+        for batch in loader:
+            fbank = to_fbank.batch(batch)          # [48, 1024, 128] on the GPU
+            image, label = batch.image.cuda(), batch.label.cuda()
 """
 
 from avprep.data.augment import AugmentPlan

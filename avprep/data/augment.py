@@ -118,10 +118,7 @@ def mix_images(first: torch.Tensor, second: torch.Tensor, lam: float) -> torch.T
 
 
 def apply_masks(fb: torch.Tensor, plan: AugmentPlan) -> torch.Tensor:
-    """Zero the plan's frequency bins and time frames of ``fb [..., T, F]`` (a new tensor)."""
-    if plan.freq_mask is None and plan.time_mask is None:
-        return fb
-    fb = fb.clone()
+    """Zero the plan's frequency bins and time frames of ``fb [..., T, F]`` in place; return it."""
     if plan.freq_mask is not None:
         fb[..., :, plan.freq_mask[0]:plan.freq_mask[1]] = 0
     if plan.time_mask is not None:

@@ -15,10 +15,10 @@ from typing import Any, List, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
 
-from avprep.data.augment import AugmentPlan, apply_noise
+from avprep.data.augment import AugmentPlan, apply_masks, apply_noise
 from avprep.data.builder import AUDIO_OK, substitute_fbank
-from avprep.features import normalize
 from avprep.data.config import AVConfig
+from avprep.features import normalize
 
 
 class WaveBatch(NamedTuple):
@@ -34,7 +34,8 @@ class WaveBatch(NamedTuple):
 
 
 def collate_waveforms(batch: Sequence[Sequence[Any]]) -> WaveBatch:
-    """Collate ``(waveform, image, label, aug[, index, video_id])`` items into a :class:`WaveBatch`."""
+    """Collate ``(waveform, image, label, aug[, index, video_id])`` items into a
+    :class:`WaveBatch`."""
     lengths = torch.tensor([item[0].shape[-1] for item in batch], dtype=torch.int64)
     waves = torch.zeros((len(batch), int(lengths.max()) if len(batch) else 0),
                         dtype=torch.float32)
@@ -76,10 +77,7 @@ class BatchFbank:
             else:
                 out[i, :fb.shape[0]] = fb[:cfg.target_length]
         for i, plan in enumerate(plans):
-            if plan.freq_mask is not None:
-                out[i, :, plan.freq_mask[0]:plan.freq_mask[1]] = 0
-            if plan.time_mask is not None:
-                out[i, plan.time_mask[0]:plan.time_mask[1], :] = 0
+            apply_masks(out[i], plan)
         if not cfg.skip_norm:
             out = normalize(out, cfg.mean, cfg.std)
         for i, plan in enumerate(plans):

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import logging
-import os
 from dataclasses import dataclass
 from typing import Dict, List, Optional, Tuple
 
@@ -55,12 +54,18 @@ def substitute_fbank(config: AVConfig, status: int) -> torch.Tensor:
 
 
 def finish_fbank(config: AVConfig, raw: torch.Tensor, plan: AugmentPlan) -> torch.Tensor:
-    """Raw fbank -> padded or cut to ``target_length`` -> masks -> normalization -> noise, roll."""
-    from avprep.features import normalize, pad_or_cut
-    fb = pad_or_cut(raw.to(torch.float32), config.target_length)
-    fb = apply_masks(fb, plan)
+    """Raw fbank -> padded or cut to ``target_length`` -> masks -> normalization -> noise, roll.
+
+    Works in one new tensor, in place; the values are those of ``avprep.features.pad_or_cut``
+    then ``normalize``.
+    """
+    fb = torch.zeros((config.target_length, raw.shape[1]), dtype=torch.float32,
+                     device=raw.device)
+    n = min(config.target_length, raw.shape[0])
+    fb[:n] = raw[:n]
+    apply_masks(fb, plan)
     if not config.skip_norm:
-        fb = normalize(fb, config.mean, config.std)
+        fb.sub_(config.mean).div_(config.std)
     return apply_noise(fb, plan)
 
 

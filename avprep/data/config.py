@@ -86,7 +86,7 @@ class AVConfig:
 
     @classmethod
     def from_audio_conf(cls, audio_conf: Optional[Mapping[str, Any]]) -> "AVConfig":
-        """The config for an original-style ``audio_conf`` dict; unknown keys are logged, ignored."""
+        """The config for an original-style ``audio_conf`` dict (unknown keys: logged, ignored)."""
         conf = dict(audio_conf or {})
         names = {f.name for f in dataclasses.fields(cls)}
         unknown = sorted(set(conf) - names)

@@ -23,6 +23,11 @@ FALLBACK_IMAGE_VALUE = 0.01
 
 _MEAN = torch.tensor(IMAGENET_MEAN, dtype=torch.float32).view(3, 1, 1)
 _STD = torch.tensor(IMAGENET_STD, dtype=torch.float32).view(3, 1, 1)
+# each channel's normalized value of every uint8 level, computed with the same float32 operations
+# (x / 255 - mean) / std that torchvision's ToTensor + Normalize apply per pixel, so a lookup gives
+# the same bits in less time
+_LEVELS = (torch.arange(256, dtype=torch.float32).expand(3, 1, 256).div(255)
+           .sub(_MEAN).div(_STD).reshape(3, 256).numpy().copy())
 
 ImageSource = Union[str, "os.PathLike[str]", bytes]
 
@@ -47,10 +52,12 @@ def resize_and_crop(img: Image.Image, res: int) -> Image.Image:
 
 
 def to_normalized_tensor(img: Image.Image) -> torch.Tensor:
-    """An RGB image as float32 ``[3, H, W]`` in [0, 1], then ImageNet-normalized."""
+    """An RGB image as float32 ``[3, H, W]`` scaled to [0, 1], then ImageNet-normalized."""
     array = np.asarray(img, dtype=np.uint8)
-    tensor = torch.from_numpy(array.copy()).permute(2, 0, 1).float().div_(255)
-    return tensor.sub_(_MEAN).div_(_STD)
+    out = np.empty((3,) + array.shape[:2], dtype=np.float32)
+    for channel in range(3):
+        np.take(_LEVELS[channel], array[:, :, channel], out=out[channel])
+    return torch.from_numpy(out)
 
 
 def load_image(source: ImageSource, res: int = 224) -> torch.Tensor:

@@ -19,8 +19,9 @@ catches it, substitutes 512 rows of 0.01).
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from typing import List, Sequence, Tuple, Union
+from typing import Iterator, List, Sequence, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +40,21 @@ PASS_FRAMES_CPU = 1024
 PASS_FRAMES_CUDA = 1 << 18
 
 Device = Union[str, torch.device, None]
+
+
+@contextlib.contextmanager
+def torch_threads(count: int) -> Iterator[None]:
+    """Run the body with ``count`` torch CPU threads, then restore the previous number.
+
+    Per-clip fbanks are small: one thread each is fastest, and extra threads only contend with
+    the other worker processes (and lose badly on a busy machine).
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(count)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def frame_sizes(sample_rate: float) -> Tuple[int, int, int]:
@@ -80,7 +96,8 @@ def _check(waveform: torch.Tensor, sample_rate: float) -> torch.Tensor:
             raise InputError("waveform has no channels")
         waveform = waveform[0]
     elif waveform.dim() != 1:
-        raise InputError(f"waveform must be [samples] or [channels, samples], got {tuple(waveform.shape)}")
+        raise InputError("waveform must be [samples] or [channels, samples], "
+                         f"got {tuple(waveform.shape)}")
     if sample_rate <= 0:
         raise InputError(f"sample rate must be positive, got {sample_rate}")
     return waveform
@@ -128,51 +145,54 @@ def fbank_batch(waveforms: Union[torch.Tensor, Sequence[torch.Tensor]],
 
     ``waveforms`` is a padded ``[batch, samples]`` tensor with the true ``lengths`` of each row, or
     a sequence of ``[samples]`` / ``[channels, samples]`` tensors (channel 0 used, ``lengths``
-    optional). Clips are framed together and transformed in a few large FFTs and matrix products
-    on ``device`` (default: the waveforms' device; ``'cuda'`` moves the work to the GPU, where
-    up to 262144 frames go in one pass; on a CPU passes hold about 1024 frames, which keeps
-    them in cache, so a CPU batch costs about what per-clip calls cost). Each
-    result equals :func:`fbank` of that clip alone (exactly on CPU; on CUDA within the SPEC 3
-    parity rule, since cuFFT and cuBLAS sum in another order). ``max_frames`` stops framing after
-    that many frames per clip (e.g. the target length 1024), which saves work on long clips.
+    optional). The work runs on ``device`` (default: the waveforms' device; ``'cuda'`` moves it
+    to the GPU), where clips are framed together and transformed in large FFTs and matrix
+    products, up to 262144 frames per pass. On a CPU, passes hold about 1024 frames (one 10 s
+    clip), which keeps them in cache: there a batch costs what per-clip calls cost. Each result
+    equals :func:`fbank` of that clip alone (exactly on CPU; on CUDA within the SPEC 3 parity
+    rule, since cuFFT and cuBLAS sum in another order). ``max_frames`` keeps only the first
+    frames of each clip (e.g. the target length 1024), which saves work on long clips.
     """
-    padded, lens = _as_padded(waveforms, lengths)
+    signals = _signals(waveforms, lengths)
     if device is not None:
-        padded = padded.to(device)
+        target = torch.device(device)
+    else:
+        target = signals[0].device if signals else torch.device("cpu")
+    dtype = signals[0].dtype if signals else torch.float32
     shift, size, _ = frame_sizes(sample_rate)
-    counts = [num_frames(int(n), sample_rate) for n in lens]
+    counts = [num_frames(s.shape[0], sample_rate) for s in signals]
     if max_frames is not None:
         counts = [min(c, int(max_frames)) for c in counts]
+    rows: List[torch.Tensor] = [torch.zeros((0, NUM_MEL_BINS), dtype=dtype, device=target)
+                                for _ in counts]
     # Matrix libraries take another code path (another summation order) for products with very
     # few rows, so clips of a handful of frames are computed alone, exactly as fbank() does.
-    alone = {i for i, c in enumerate(counts) if 0 < c < SMALL_CLIP_FRAMES}
-    rows: List[torch.Tensor] = [torch.zeros((0, NUM_MEL_BINS), dtype=padded.dtype,
-                                            device=padded.device) for _ in counts]
-    for i in alone:
-        rows[i] = fbank(padded[i, :(counts[i] - 1) * shift + size], sample_rate)
-    batched = [i for i, c in enumerate(counts) if c >= SMALL_CLIP_FRAMES]
-    limit = PASS_FRAMES_CUDA if padded.is_cuda else PASS_FRAMES_CPU
+    limit = PASS_FRAMES_CUDA if target.type == "cuda" else PASS_FRAMES_CPU
+    small = [i for i, c in enumerate(counts) if 0 < c < SMALL_CLIP_FRAMES]
+    large = [i for i, c in enumerate(counts) if c >= SMALL_CLIP_FRAMES]
+    groups = [[i] for i in small] + _passes(large, counts, limit)
     with torch.no_grad():
-        for group in _passes(batched, counts, limit):
+        for group in groups:
+            needed = [(counts[i] - 1) * shift + size for i in group]
+            if len(group) == 1:
+                i = group[0]
+                rows[i] = fbank(signals[i][:needed[0]].to(target), sample_rate)
+                continue
+            width = max(needed)
+            sub = torch.zeros((len(group), width), dtype=dtype, device=signals[group[0]].device)
+            for j, (i, n) in enumerate(zip(group, needed)):
+                sub[j, :n] = signals[i][:n]
+            sub = sub.to(target)
             most = max(counts[i] for i in group)
-            width = (most - 1) * shift + size
-            sub = padded[group, :min(width, padded.shape[1])]
-            if sub.shape[1] < width:
-                sub = F.pad(sub, (0, width - sub.shape[1]))
-            sub = sub.contiguous()
             frames = sub.as_strided((len(group), most, size), (width, shift, 1))
             mel = _log_mel(frames, sample_rate)
             for j, i in enumerate(group):
-                rows[i] = mel[j, :counts[i]] if len(group) == 1 else mel[j, :counts[i]].clone()
+                rows[i] = mel[j, :counts[i]].clone()
     return rows
 
 
 def _passes(clips: List[int], counts: List[int], limit: int) -> List[List[int]]:
-    """Split clips into groups whose padded size (clips x longest) stays within ``limit`` frames.
-
-    On a CPU a pass over a few thousand frames stays in cache and one clip per pass is fastest
-    for 10 s clips; on a GPU large passes keep the device busy.
-    """
+    """Split clips into groups whose padded size (clips x longest) stays within ``limit`` frames."""
     groups: List[List[int]] = []
     current: List[int] = []
     longest = 0
@@ -188,32 +208,31 @@ def _passes(clips: List[int], counts: List[int], limit: int) -> List[List[int]]:
     return groups
 
 
-def _as_padded(waveforms, lengths) -> Tuple[torch.Tensor, List[int]]:
+def _signals(waveforms, lengths) -> List[torch.Tensor]:
+    """The clips as 1-D views, each cut to its length."""
     if isinstance(waveforms, torch.Tensor):
         if waveforms.dim() != 2:
-            raise InputError(f"a padded batch must be [batch, samples], got {tuple(waveforms.shape)}")
+            raise InputError("a padded batch must be [batch, samples], "
+                             f"got {tuple(waveforms.shape)}")
         if not waveforms.is_floating_point():
             raise InputError(f"waveforms must be floating point, got {waveforms.dtype}")
-        if lengths is None:
-            lens = [waveforms.shape[1]] * waveforms.shape[0]
-        else:
-            lens = [int(n) for n in (lengths.tolist() if isinstance(lengths, torch.Tensor) else lengths)]
+        lens = [waveforms.shape[1]] * waveforms.shape[0] if lengths is None else _int_list(lengths)
         if len(lens) != waveforms.shape[0]:
             raise InputError(f"{len(lens)} lengths for a batch of {waveforms.shape[0]} clips")
         if any(n < 0 or n > waveforms.shape[1] for n in lens):
             raise InputError(f"lengths must lie in [0, {waveforms.shape[1]}]")
-        return waveforms, lens
+        return [waveforms[i, :n] for i, n in enumerate(lens)]
     signals = [_check(w, 1) for w in waveforms]
-    lens = [s.shape[0] for s in signals]
     if lengths is not None:
-        given = [int(n) for n in (lengths.tolist() if isinstance(lengths, torch.Tensor) else lengths)]
-        if len(given) != len(lens) or any(g < 0 or g > n for g, n in zip(given, lens)):
+        given = _int_list(lengths)
+        if len(given) != len(signals) or any(g < 0 or g > s.shape[0]
+                                             for g, s in zip(given, signals)):
             raise InputError("lengths must give one length per clip, each within the clip")
-        lens = given
-    if not signals:
-        return torch.zeros((0, 0)), []
-    dtype = signals[0].dtype
-    out = torch.zeros((len(signals), max(lens, default=0)), dtype=dtype, device=signals[0].device)
-    for i, (s, n) in enumerate(zip(signals, lens)):
-        out[i, :n] = s[:n].to(dtype)
-    return out, lens
+        signals = [s[:g] for s, g in zip(signals, given)]
+    if len({s.dtype for s in signals}) > 1:
+        raise InputError("all waveforms of a batch must have the same dtype")
+    return signals
+
+
+def _int_list(values) -> List[int]:
+    return [int(n) for n in (values.tolist() if isinstance(values, torch.Tensor) else values)]

@@ -30,7 +30,7 @@ def remove_mean(waveform: torch.Tensor) -> torch.Tensor:
 
 
 def wav_fbank(path: PathLike) -> torch.Tensor:
-    """The un-padded, un-normalized fbank ``[frames, 128]`` of a wav file, as the original computes it.
+    """The un-padded, un-normalized fbank ``[frames, 128]`` of a wav file, as the original has it.
 
     Load (:func:`avprep.features.load_wav`), remove the mean over all channels, fbank of channel 0.
     Raises :class:`avprep.errors.MediaError` naming the file when it cannot be read.

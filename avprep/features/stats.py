@@ -22,7 +22,7 @@ import multiprocessing
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -105,22 +105,27 @@ def stats_from_moments(per_clip: Sequence[Moments], batch_size: int = DEFAULT_BA
 
 
 def dataset_stats(source, target_length: int = TARGET_LENGTH,
-                  batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 1) -> NormStats:
+                  batch_size: int = DEFAULT_BATCH_SIZE, workers: int = 1,
+                  chunk: int = CHUNK) -> NormStats:
     """Normalization statistics of a data list (a DataList or JSON path) or a pack folder.
 
     Clips whose audio cannot be read are left out and listed in ``failures`` (entry, video id,
     reason); batches are formed over the clips that could be read, in list order. A pack made
-    with ``--fbank`` uses its stored fbanks.
+    with ``--fbank`` uses its stored fbanks. ``workers`` processes each take ``chunk`` clips at
+    a time.
     """
-    jobs, total = _jobs(source)
+    jobs, total = _jobs(source, max(1, chunk))
     results: List[Tuple[int, str, object]] = []
     bar = progress(total=total, desc="stats", unit="clip")
     try:
         if workers <= 1 or len(jobs) <= 1:
-            for job in jobs:
-                part = _run_chunk((job, target_length))
-                results.extend(part)
-                bar.update(len(part))
+            from avprep.features.kaldi import torch_threads
+
+            with torch_threads(1):
+                for job in jobs:
+                    part = _run_chunk((job, target_length))
+                    results.extend(part)
+                    bar.update(len(part))
         else:
             context = multiprocessing.get_context("spawn")
             with context.Pool(workers, initializer=_worker_init) as pool:
@@ -135,7 +140,7 @@ def dataset_stats(source, target_length: int = TARGET_LENGTH,
     return stats_from_moments(moments, batch_size, target_length, failures)
 
 
-def _jobs(source) -> Tuple[List[tuple], int]:
+def _jobs(source, chunk: int) -> Tuple[List[tuple], int]:
     from avprep.lists import DataList, read_list
 
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
@@ -143,11 +148,12 @@ def _jobs(source) -> Tuple[List[tuple], int]:
 
         n = len(open_store(source))
         folder = os.fspath(source)
-        return [("pack", folder, list(range(i, min(i + CHUNK, n)))) for i in range(0, n, CHUNK)], n
+        return [("pack", folder, list(range(i, min(i + chunk, n))))
+                for i in range(0, n, chunk)], n
     data = source if isinstance(source, DataList) else read_list(source)
     ids, wavs = data.video_id, data.wav
     rows = [(i, ids[i], wavs[i]) for i in range(len(data))]
-    return [("wav", rows[i:i + CHUNK]) for i in range(0, len(rows), CHUNK)], len(rows)
+    return [("wav", rows[i:i + chunk]) for i in range(0, len(rows), chunk)], len(rows)
 
 
 def _run_chunk(arg) -> List[Tuple[int, str, object]]:
@@ -186,8 +192,3 @@ def _worker_init() -> None:
 
     torch.set_num_threads(1)
 
-
-def iter_padded(paths: Iterable[PathLike], target_length: int = TARGET_LENGTH):
-    """Padded un-normalized fbanks of wav files, one by one (for checks and small sets)."""
-    for path in paths:
-        yield pad_or_cut(wav_fbank(path), target_length)

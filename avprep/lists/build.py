@@ -5,7 +5,9 @@ failed extractions). :func:`build_list` keeps exactly the released entries whose
 exist, in the released order, points ``wav`` and ``video_path`` at the local media (absolute paths),
 and gives weights for the kept list: recomputed on it with the released formula (the default; weights
 made for the authors' copy unbalance a copy that lacks 10-15% of the clips), or the released rows of
-the kept entries. :func:`write_build` writes the list, the weights and a coverage report.
+the kept entries. :func:`write_build` writes the list, the weights and a coverage report;
+:func:`summarize` and :func:`write_summary` gather the reports of a whole preparation run (every
+list built plus the extraction failures) into one summary.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from avprep.progress import progress
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-WEIGHT_MODES = ("recomputed", "released")
+WEIGHT_MODES = ("recomputed", "released")  # BuildResult.weight_mode values
 
 
 class MediaIndex:
@@ -218,8 +220,8 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
         raise InputError("no weights were made for this list (build it with weights=True)")
     table = None
     if report_dir is not None and released is not None and labels is not None:
-        from avprep.lists import coverage
-        table = coverage.coverage_table(released, result.data, labels)
+        from avprep.lists.coverage import coverage
+        table = coverage(result.data, released, labels)
 
     written: Dict[str, Path] = {}
     write_list(out, result.data)
@@ -232,9 +234,8 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
         paths = report_paths(report_dir, name)
         Path(report_dir).mkdir(parents=True, exist_ok=True)
         if table is not None:
-            from avprep.lists import coverage
-            coverage.write_coverage_csv(paths["coverage_csv"], table)
-            coverage.plot_coverage(paths["coverage_png"], table, title=name)
+            from avprep.lists.coverage import write_coverage
+            write_coverage(table, paths["coverage_csv"], paths["coverage_png"], title=name)
             written["coverage_csv"] = paths["coverage_csv"]
             written["coverage_png"] = paths["coverage_png"]
         atomic.write_text(paths["missing_ids"], "".join(f"{vid}\n" for vid in result.missing_ids))

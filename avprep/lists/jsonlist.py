@@ -152,7 +152,12 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
         pieces = [part.field(i) for part in parts]
         if any(piece.null_count for piece in pieces):
             return None  # a missing field: the stdlib reader names the entry
-        columns.append(pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces))
+        column = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        try:
+            column.validate(full=True)  # Arrow's JSON reader does not check UTF-8
+        except pa.ArrowInvalid:
+            return None
+        columns.append(column)
     return DataList(*columns).compact()
 
 

@@ -14,7 +14,7 @@ from .vit import Block
 
 
 def patchify(imgs: torch.Tensor, c: int, h: int, w: int, p: int = 16) -> torch.Tensor:
-    """``[N, c, h*p, w*p]`` -> ``[N, h*w, p*p*c]``, each patch flattened row by row, channel last."""
+    """``[N, c, h*p, w*p]`` -> ``[N, h*w, p*p*c]``, patches flattened row by row, channel last."""
     x = imgs.reshape(imgs.shape[0], c, h, p, w, p)
     return x.permute(0, 2, 4, 3, 5, 1).reshape(imgs.shape[0], h * w, p * p * c)
 
@@ -90,7 +90,7 @@ class CAVMAE(AVEncoder):
         self.initialize_weights()
 
     def initialize_weights(self) -> None:
-        """Sin-cos tables, Linear-style patch projections, N(0, 0.02) tokens, Xavier Linear layers."""
+        """Sin-cos tables, Linear-style patch projections, N(0, 0.02) tokens, Xavier Linears."""
         self._init_encoder_tables()
         self.decoder_pos_embed_a.data.copy_(
             self._table(self.decoder_pos_embed_a.shape[-1], self.audio_grid))

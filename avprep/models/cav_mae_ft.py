@@ -43,7 +43,7 @@ class CAVMAEFT(AVEncoder):
         self.apply(init_linear_and_norm)
 
     def _joint_and_own(self, x: torch.Tensor, modality: str) -> torch.Tensor:
-        """Mean of the pooled shared-block outputs with joint norms and with ``modality``'s norms."""
+        """Mean of the pooled shared-block outputs with the joint and with ``modality``'s norms."""
         own_norm = self.norm_a if modality == "a" else self.norm_v
         u = self.norm(run_blocks(self.blocks_u, x)).mean(dim=1)
         own = own_norm(run_blocks(self.blocks_u, x, modality)).mean(dim=1)
@@ -78,7 +78,8 @@ class CAVMAEFT(AVEncoder):
     def forward_feat(self, a: Optional[torch.Tensor], v: Optional[torch.Tensor], mode: str = "av"
                      ) -> Union[torch.Tensor, Tuple[torch.Tensor, torch.Tensor]]:
         """Token features for retrieval, each modality through the shared blocks with its own
-        norms: ``mode='av'`` gives ``(a, v)``, ``'a'`` gives the audio tokens, ``'v'`` the visual."""
+        norms: ``mode='av'`` gives ``(a, v)``, ``'a'`` the audio tokens, ``'v'`` the visual ones.
+        """
         if mode == "av":
             return self.encode_audio(a), self.encode_video(v)
         if mode == "a":

@@ -95,8 +95,9 @@ def read_state_dict(path: PathLike) -> StateDict:
 
 
 def save_state_dict(model: nn.Module, path: PathLike) -> None:
-    """Write the model's state dict atomically in the released ``module.`` layout."""
-    state = add_module(unwrap(model).state_dict())
+    """Write the model's state dict atomically in the released ``module.`` layout, as CPU
+    tensors (so that it loads on a machine without the GPU it was trained on)."""
+    state = add_module({k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()})
     with atomic_path(path) as tmp:
         torch.save(state, tmp)
 

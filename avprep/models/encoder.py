@@ -103,11 +103,11 @@ class AVEncoder(nn.Module):
         return v + self.modality_v
 
     def encode_audio(self, a: torch.Tensor) -> torch.Tensor:
-        """fbank -> audio tokens after the audio blocks, the shared blocks ('a' norms), ``norm_a``."""
+        """fbank -> tokens after the audio blocks, the shared blocks ('a' norms), ``norm_a``."""
         a = run_blocks(self.blocks_a, self.embed_audio(a))
         return self.norm_a(run_blocks(self.blocks_u, a, "a"))
 
     def encode_video(self, v: torch.Tensor) -> torch.Tensor:
-        """Images -> visual tokens after the visual blocks, the shared blocks ('v' norms), ``norm_v``."""
+        """Images -> tokens after the visual blocks, the shared blocks ('v' norms), ``norm_v``."""
         v = run_blocks(self.blocks_v, self.embed_video(v))
         return self.norm_v(run_blocks(self.blocks_u, v, "v"))

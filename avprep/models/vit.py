@@ -38,7 +38,7 @@ def get_attention_impl() -> str:
 
 
 def set_attention_impl(impl: str) -> str:
-    """Set the global attention implementation (``'sdpa'`` or ``'explicit'``); return the old one."""
+    """Set the global attention implementation (``'sdpa'``, ``'explicit'``); return the old one."""
     global _default_impl
     old, _default_impl = _default_impl, _check_impl(impl)
     return old

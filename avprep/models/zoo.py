@@ -1,10 +1,10 @@
 """The CAV-MAE model zoo: released checkpoint names -> download URLs, read from the manifests.
 
-Entries come from the models manifest through :func:`avprep.manifests.load_manifest` or from a
-manifest file given explicitly (JSON: a list of objects, or an object holding that list under
-``models`` or ``entries``; each object has at least ``name`` and ``url``). A checkpoint is named by
-its manifest name or by its file name with or without the extension (``as-full-51.2``), in any
-letter case.
+Entries come from a manifest file given explicitly, else from
+:func:`avprep.manifests.load_manifest`, else from ``manifests/models.json`` or ``.toml`` beside the
+package. A manifest is a list of objects, or an object holding that list under ``models`` or
+``entries``; each object has at least ``name`` and ``url``. A checkpoint is named by its manifest
+name or by its file name with or without the extension (``as-full-51.2``), in any letter case.
 """
 
 from __future__ import annotations
@@ -59,23 +59,39 @@ def _as_entries(raw: Any, source: str) -> List[ZooEntry]:
     return entries
 
 
+def _read_manifest(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as err:
+        raise InputError("model manifest not found", path) from err
+    except (OSError, UnicodeDecodeError) as err:
+        raise FormatError(f"model manifest is not readable ({err})", path) from err
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+            return tomllib.loads(text)
+        return json.loads(text)
+    except ValueError as err:  # JSONDecodeError and TOMLDecodeError are ValueErrors
+        raise FormatError(f"model manifest does not parse ({err})", path) from err
+
+
 def zoo_entries(manifest: Optional[PathLike] = None) -> List[ZooEntry]:
-    """Every checkpoint in the model zoo, from ``manifest`` (a JSON file) or the packaged
-    models manifest. Raises :class:`InputError` when neither can be read."""
+    """Every checkpoint in the model zoo, from ``manifest`` (a JSON or TOML file) or else the
+    project's models manifest. Raises :class:`InputError` when neither can be read."""
     if manifest is not None:
-        try:
-            raw = json.loads(Path(manifest).read_text(encoding="utf-8"))
-        except FileNotFoundError as err:
-            raise InputError("model manifest not found", manifest) from err
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-            raise FormatError(f"model manifest is not readable JSON ({err})", manifest) from err
-        return _as_entries(raw, os.fspath(manifest))
+        return _as_entries(_read_manifest(Path(manifest)), os.fspath(manifest))
     try:
         from ..manifests import load_manifest  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise InputError("no models manifest is installed (avprep.manifests is missing); "
-                         "pass a checkpoint file instead of a model-zoo name") from err
-    return _as_entries(load_manifest("models"), "models manifest")
+    except ImportError:
+        load_manifest = None
+    if load_manifest is not None:
+        return _as_entries(load_manifest("models"), "models manifest")
+    folder = Path(__file__).resolve().parents[2] / "manifests"
+    for name in ("models.json", "models.toml"):
+        if (folder / name).is_file():
+            return _as_entries(_read_manifest(folder / name), os.fspath(folder / name))
+    raise InputError("no models manifest is installed; pass a checkpoint file instead of a "
+                     "model-zoo name")
 
 
 def find(name: str, entries: Iterable[ZooEntry]) -> ZooEntry:

@@ -19,7 +19,7 @@ import pyarrow as pa
 
 from avprep.errors import IntegrityError
 from avprep.store.manifest import INDEX_NAME, Manifest, read_manifest
-from avprep.store.schema import FRAME_COLUMNS
+from avprep.store.schema import FBANK_BINS, FRAME_COLUMNS
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -208,7 +208,7 @@ class Store:
             blob = value("fbank")
             if blob.is_valid:
                 fb = np.frombuffer(blob.as_buffer(), dtype=self._fbank_dtype)
-                fb = fb.reshape(value("fbank_frames").as_py(), -1).astype(np.float32)
+                fb = fb.reshape(value("fbank_frames").as_py(), FBANK_BINS).astype(np.float32)
         indices = value("label_indices").as_py()
         return Record(video_id=video_id, labels=value("labels").as_py(),
                       label_indices=indices, list_index=int(self._list_index[row]), row=row,

@@ -7,6 +7,7 @@ import pyarrow as pa
 from avprep.layout import N_FRAMES
 
 FBANK_DTYPES = ("float32", "float16")
+FBANK_BINS = 128
 
 FRAME_COLUMNS = [f"frame_{i}" for i in range(N_FRAMES)]
 
@@ -20,7 +21,8 @@ SHARD_SCHEMA = pa.schema(
         ("channels", pa.int16()),
         ("pcm", pa.large_binary()),          # int16 little-endian, channels interleaved
     ]
-    + [(name, pa.large_binary()) for name in FRAME_COLUMNS]  # JPEG bytes as written; null if missing
+    # JPEG bytes as written; null where the frame was missing
+    + [(name, pa.large_binary()) for name in FRAME_COLUMNS]
     + [
         ("fbank_frames", pa.int32()),
         ("fbank", pa.large_binary()),        # [frames, 128] little-endian, dtype in the manifest

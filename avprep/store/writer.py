@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -28,7 +29,7 @@ from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
 from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
                                    sha256_of, shard_name)
-from avprep.store.schema import FBANK_DTYPES, FRAME_COLUMNS, INDEX_SCHEMA, SHARD_SCHEMA
+from avprep.store.schema import FBANK_DTYPES, INDEX_SCHEMA, SHARD_SCHEMA
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -75,7 +76,8 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     ``labels``: a :class:`avprep.lists.LabelSet` or label CSV path; with it every label must be in
     the CSV and rows also store the class indices. ``fbank``: None, ``'float32'`` or ``'float16'``
     stores each clip's :func:`avprep.features.wav_fbank` result in that precision. ``workers``
-    processes write shards in parallel. ``on_shard`` is called in this process after each shard
+    processes write shards in parallel (started with ``spawn``: a script calling this needs the
+    ``if __name__ == "__main__":`` guard). ``on_shard`` is called in this process after each shard
     is finished. Entries whose wav or frames cannot be read are left out and recorded with their
     reason in the manifest. Raises :class:`InputError` when ``out_dir`` holds a pack of another
     list or other options.
@@ -133,25 +135,36 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     bar.update(sum(s.entries for s in done.values()))
     try:
         if workers <= 1 or len(todo) <= 1:
-            for k in todo:
-                done[k] = write_shard(job(k), on_entry=lambda: bar.update(1))
-                if on_shard:
-                    on_shard(done[k])
+            from avprep.features.kaldi import torch_threads
+
+            with torch_threads(1):
+                for k in todo:
+                    done[k] = write_shard(job(k), on_entry=lambda: bar.update(1))
+                    if on_shard:
+                        on_shard(done[k])
         else:
             context = multiprocessing.get_context("spawn")
+            pending = iter(todo)
             with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
                                         initializer=_worker_init) as pool:
-                futures = {pool.submit(write_shard, job(k)): k for k in todo}
+                # a few shards queued per worker: jobs for a 2M-entry list are made as needed
+                running = {}
                 try:
-                    for future in cf.as_completed(futures):
-                        info = future.result()
-                        done[futures[future]] = info
-                        bar.update(info.entries)
-                        if on_shard:
-                            on_shard(info)
+                    for k in itertools.islice(pending, 2 * workers):
+                        running[pool.submit(write_shard, job(k))] = k
+                    while running:
+                        finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
+                        for future in finished:
+                            k = running.pop(future)
+                            done[k] = future.result()
+                            bar.update(done[k].entries)
+                            if on_shard:
+                                on_shard(done[k])
+                            for nxt in itertools.islice(pending, 1):
+                                running[pool.submit(write_shard, job(nxt))] = nxt
                 except BaseException:
-                    for f in futures:
-                        f.cancel()
+                    for future in running:
+                        future.cancel()
                     raise
     finally:
         bar.close()
@@ -327,7 +340,8 @@ def list_fingerprint(data) -> str:
         digest.update(f"{name}:{len(arr)}\n".encode())
         if len(arr) == 0:
             continue
-        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)[arr.offset:arr.offset + len(arr) + 1]
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32)
+        offsets = offsets[arr.offset:arr.offset + len(arr) + 1]
         body = arr.buffers()[2]
         digest.update((offsets - offsets[0]).astype("<i4").tobytes())
         if body is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Type, TypeVar, Union
 
 from avprep.errors import InputError
@@ -91,6 +91,7 @@ class CommonConfig:
     seed: int = 0
     resume: bool = False
     amp: Optional[bool] = None
+    device: Optional[str] = None
 
     @property
     def mean(self) -> float:
@@ -176,6 +177,7 @@ class EvalConfig:
     skip_frame_agg: Optional[bool] = None
     json: Optional[str] = None
     amp: Optional[bool] = None
+    device: Optional[str] = None
 
     mean = CommonConfig.mean
     std = CommonConfig.std
@@ -263,6 +265,8 @@ def _options() -> Dict[str, Option]:
                metavar="BOOL", nargs="?", const=True),
         Option(["--amp"], "amp", "mixed precision (None: on with CUDA, off on CPU)", b,
                metavar="BOOL"),
+        Option(["--device"], "device", "cpu, cuda or cuda:N (None: the GPU of this process "
+               "when there is one, else the CPU)"),
         # pretraining only
         Option(["--cont_model"], "cont_model", "accepted for compatibility (unused, as in the "
                "original); use --resume to continue a run"),

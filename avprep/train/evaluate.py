@@ -101,7 +101,7 @@ def evaluate(cfg: EvalConfig) -> Dict[str, Any]:
     from avprep.models import build
 
     check(cfg)
-    runtime = loop.setup_runtime(cfg.amp)
+    runtime = loop.setup_runtime(cfg.amp, cfg.device)
     try:
         model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
                       audio_length=cfg.audio_length)

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-import warnings
 from pathlib import Path
 from typing import Any, Dict, List
 
@@ -54,7 +53,7 @@ def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
     check(cfg)
     if cfg.optim != "adam":
         logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
-    runtime = loop.setup_runtime(cfg.amp)
+    runtime = loop.setup_runtime(cfg.amp, cfg.device)
     try:
         return _finetune(cfg, runtime)
     finally:
@@ -88,7 +87,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         if runtime.is_main:
             loop.write_json(exp / "init.json", init)
     elif not cfg.init_path:
-        warnings.warn("fine-tuning a model that starts from random weights (no --pretrain_path)")
+        logger.warning("fine-tuning a model that starts from random weights (no --pretrain_path)")
     head = [p for n, p in model.named_parameters() if n.startswith(HEAD_PREFIX)]
     base = [p for n, p in model.named_parameters() if not n.startswith(HEAD_PREFIX)]
     if cfg.freeze_base:

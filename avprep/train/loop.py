@@ -66,11 +66,17 @@ def setup_runtime(amp: Optional[bool] = None, device: Optional[str] = None) -> R
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device is not None:
         dev = torch.device(device)
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise InputError(f"--device {device}: CUDA is not available here")
     elif torch.cuda.is_available():
         dev = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
     else:
         dev = torch.device("cpu")
     if dev.type == "cuda":
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise InputError(f"process {local_rank} of this node has no GPU of its own: "
+                             f"{torch.cuda.device_count()} visible; start at most that many "
+                             "processes per node")
         torch.cuda.set_device(dev)
     owns_group = False
     if world_size > 1 and not dist.is_initialized():
@@ -114,7 +120,9 @@ def wrap(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
     model = model.to(runtime.device)
     if runtime.distributed:
         ids = [runtime.device.index] if runtime.device.type == "cuda" else None
-        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        # each block keeps three sets of LayerNorms of which a forward uses one, so some
+        # parameters never get a gradient; the set is the same every step (a static graph)
+        model = torch.nn.parallel.DistributedDataParallel(model, device_ids=ids, static_graph=True)
     return model
 
 

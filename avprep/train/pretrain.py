@@ -87,7 +87,7 @@ def pretrain(cfg: PretrainConfig) -> Dict[str, Any]:
     check(cfg)
     if cfg.optim != "adam":
         logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
-    runtime = loop.setup_runtime(cfg.amp)
+    runtime = loop.setup_runtime(cfg.amp, cfg.device)
     try:
         return _pretrain(cfg, runtime)
     finally:

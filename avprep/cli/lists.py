@@ -1,0 +1,160 @@
+"""``avprep validate``, ``avprep weights`` and ``avprep coverage``: check and derive list files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from avprep.cli import add_command
+from avprep.errors import InputError
+
+
+def register(subparsers: "argparse._SubParsersAction") -> None:
+    """Add ``validate``, ``weights`` and ``coverage``."""
+    p = add_command(
+        subparsers, "validate",
+        "check a data list (ids, labels, weights, released list, media files)",
+        """
+        Check LIST against its label CSV and report every problem by kind, with a count and
+        example ids: duplicate_id, unsafe_id, malformed_id, empty_labels, malformed_labels,
+        unknown_label, duplicate_label; with --weights: weights_length, nonfinite_weight,
+        negative_weight; with --against: not_in_released, labels_differ; with --check-files:
+        missing_wav, missing_frames (<video_path>/frame_<i>/<video_id>.jpg, i = 0..9).
+
+        A short summary goes to stdout; --json writes the full report as
+        {"problems": {"<kind>": {"count": n, "examples": [...]}}, "summary": {...}}.
+        With --against and --coverage PREFIX, per-class counts against the released list are
+        written to PREFIX.csv and PREFIX.png.
+
+        Exit status: 0 no problems; 1 problems found; 2 unusable input (a missing file, a list
+        that is not JSON, a CSV with the wrong columns): then one line on stderr and nothing
+        is written.
+        """,
+        """
+        avprep validate audioset_20k_cleaned.json --labels class_labels_indices.csv \\
+            --weights audioset_20k_cleaned_weight.csv --json report.json
+        avprep validate my_20k.json --labels class_labels_indices.csv \\
+            --against audioset_20k_cleaned.json --check-files --coverage my_20k_coverage
+        """,
+        _validate)
+    p.add_argument("list", metavar="LIST", help="JSON data list to check")
+    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    p.add_argument("--weights", metavar="CSV", help="sample-weight CSV that belongs to LIST")
+    p.add_argument("--against", metavar="RELEASED", help="released JSON list to compare with")
+    p.add_argument("--check-files", action="store_true",
+                   help="check that every entry's wav and 10 frames exist")
+    p.add_argument("--root", metavar="DIR",
+                   help="folder that relative wav and video_path entries start from "
+                        "(default: the current folder)")
+    p.add_argument("--json", metavar="REPORT", help="write the full report as JSON here")
+    p.add_argument("--coverage", metavar="PREFIX",
+                   help="with --against: write PREFIX.csv and PREFIX.png per-class coverage")
+
+    p = add_command(
+        subparsers, "weights",
+        "compute class-balancing sample weights for a list (the released formula)",
+        """
+        Write one weight per entry of LIST, in list order, in numpy's savetxt default format:
+        count[c] is how often class c is written in the list's labels,
+        label_weight[c] = 1000 / (count[c] + 0.01), and an entry's weight is the float64 sum of
+        label_weight over its labels. This is the formula of the released weight files;
+        recompute weights whenever a list is filtered. A label missing from the label CSV is
+        unusable input (exit 2).
+        """,
+        """
+        avprep weights my_audioset_2m.json --labels class_labels_indices.csv \\
+            -o my_audioset_2m_weight.csv
+        """,
+        _weights)
+    p.add_argument("list", metavar="LIST", help="JSON data list")
+    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    p.add_argument("-o", "--output", required=True, metavar="OUT", help="weight CSV to write")
+
+    p = add_command(
+        subparsers, "coverage",
+        "per-class counts of a local list against the released one (CSV and PNG)",
+        """
+        Count, for every class, the entries of the RELEASED list and those of LIST whose ids
+        the released list has; write them to PREFIX.csv (index, mid, display_name, released,
+        local, fraction) and a bar plot to PREFIX.png. --missing writes the ids of released
+        entries that LIST lacks, one per line.
+        """,
+        """
+        avprep coverage my_20k.json --released audioset_20k_cleaned.json \\
+            --labels class_labels_indices.csv -o out/as20k_coverage --missing out/missing.txt
+        """,
+        _coverage)
+    p.add_argument("list", metavar="LIST", help="local JSON data list")
+    p.add_argument("--released", required=True, metavar="RELEASED", help="released JSON list")
+    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    p.add_argument("-o", "--output", required=True, metavar="PREFIX",
+                   help="write PREFIX.csv and PREFIX.png")
+    p.add_argument("--missing", metavar="TXT", help="write the released ids LIST lacks here")
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from avprep.atomic import write_text
+    from avprep.lists import read_labels, read_list, read_weights
+    from avprep.lists.coverage import coverage, write_coverage
+    from avprep.lists.validate import validate
+
+    if args.coverage and not args.against:
+        raise InputError("--coverage needs --against RELEASED")
+    if args.root and not Path(args.root).is_dir():
+        raise InputError("not a folder", args.root)
+    # read every input before writing anything: unusable input leaves no file behind
+    data = read_list(args.list)
+    labels = read_labels(args.labels)
+    weights = read_weights(args.weights) if args.weights else None
+    released = read_list(args.against) if args.against else None
+
+    report = validate(data, labels, weights=weights, released=released,
+                      files=args.check_files, root=Path(args.root) if args.root else None)
+    if args.json:
+        write_text(args.json, json.dumps(report.to_json(), indent=1) + "\n")
+    if args.coverage:
+        write_coverage(coverage(data, released, labels), f"{args.coverage}.csv",
+                       f"{args.coverage}.png", title=Path(args.list).name)
+    print(report.text(Path(args.list).name))
+    return 0 if report.ok else 1
+
+
+def _weights(args: argparse.Namespace) -> int:
+    from avprep.lists import compute_weights, read_labels, read_list, write_weights
+
+    data = read_list(args.list)
+    labels = read_labels(args.labels)
+    try:
+        weights = compute_weights(data, labels)
+    except InputError as err:
+        raise InputError(err.message, args.list, err.entry) from None
+    write_weights(args.output, weights)
+    if len(weights):
+        print(f"wrote {len(weights)} weights to {args.output} "
+              f"(min {weights.min():.6g}, max {weights.max():.6g})")
+    else:
+        print(f"wrote 0 weights to {args.output} (empty list)")
+    return 0
+
+
+def _coverage(args: argparse.Namespace) -> int:
+    from avprep.atomic import write_text
+    from avprep.lists import read_labels, read_list
+    from avprep.lists.coverage import coverage, missing_ids, write_coverage
+
+    data = read_list(args.list)
+    released = read_list(args.released)
+    labels = read_labels(args.labels)
+    table = coverage(data, released, labels)
+    write_coverage(table, f"{args.output}.csv", f"{args.output}.png",
+                   title=Path(args.list).name)
+    missing = missing_ids(data, released)
+    if args.missing:
+        write_text(args.missing, "".join(f"{m}\n" for m in missing))
+    rel, loc = int(table["released"].sum()), int(table["local"].sum())
+    empty = int(((table["local"] == 0) & (table["released"] > 0)).sum())
+    print(f"{Path(args.list).name}: {len(released) - len(missing)} of {len(released)} released "
+          f"entries present; {loc} of {rel} class labels; {empty} classes with none; "
+          f"wrote {args.output}.csv and {args.output}.png")
+    return 0

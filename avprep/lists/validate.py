@@ -1,0 +1,289 @@
+"""Check a data list (and its labels, weights, released counterpart and media) for problems.
+
+Each kind of problem has a plain name and is reported with a count and example ids:
+
+==========================  ================================================================
+``duplicate_id``            an id already used by an earlier entry (count: the repeats)
+``unsafe_id``               an id that could escape a folder as a file name (``/``, ``..``, NUL)
+``malformed_id``            a safe id that is neither an AudioSet nor a VGGSound list id
+``empty_labels``            an entry with an empty label string
+``malformed_labels``        an empty label between commas (``a,,b``, a trailing comma)
+``unknown_label``           a label not in the label CSV (the original scripts crash on it)
+``duplicate_label``         the same label twice in one entry (it then weighs twice)
+``weights_length``          the weight file has a different number of lines than the list
+``nonfinite_weight``        a weight that is NaN or infinite
+``negative_weight``         a weight below zero
+``not_in_released``         an id the released list does not have
+``labels_differ``           an id whose labels differ from the released entry's
+``missing_wav``             the entry's wav file does not exist
+``missing_frames``          one or more of the entry's 10 frames does not exist
+==========================  ================================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional, Sequence
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from avprep.layout import N_FRAMES
+from avprep.lists.coverage import class_entry_counts
+from avprep.lists.datalist import DataList
+from avprep.lists.ids import YTID, unsafe_reason
+from avprep.lists.labels import LabelSet
+from avprep.progress import progress
+
+MAX_EXAMPLES = 10
+KINDS = ("duplicate_id", "unsafe_id", "malformed_id", "empty_labels", "malformed_labels",
+         "unknown_label", "duplicate_label", "weights_length", "nonfinite_weight",
+         "negative_weight", "not_in_released", "labels_differ", "missing_wav", "missing_frames")
+
+
+@dataclass
+class Report:
+    """What :func:`validate` found: ``problems`` by kind, and a ``summary`` of the list."""
+
+    problems: Dict[str, Dict[str, Any]] = field(default_factory=dict)
+    summary: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """Whether no problem was found."""
+        return not self.problems
+
+    def add(self, kind: str, count: int, examples: Sequence[Any], **detail: Any) -> None:
+        """Record ``count`` problems of ``kind`` (nothing when ``count`` is 0)."""
+        if count <= 0:
+            return
+        entry: Dict[str, Any] = {"count": int(count), "examples": list(examples)[:MAX_EXAMPLES]}
+        entry.update(detail)
+        self.problems[kind] = entry
+
+    def to_json(self) -> Dict[str, Any]:
+        """The report as ``{"problems": {kind: {"count", "examples", ...}}, "summary": {...}}``."""
+        ordered = {k: self.problems[k] for k in KINDS if k in self.problems}
+        ordered.update({k: v for k, v in self.problems.items() if k not in ordered})
+        return {"problems": ordered, "summary": self.summary}
+
+    def text(self, name: str = "list") -> str:
+        """A short human summary: one line for the list, one per kind of problem."""
+        s = self.summary
+        head = f"{name}: {s.get('entries', 0)} entries, {s.get('classes', 0)} classes"
+        if "classes_present" in s:
+            head += f" ({s['classes_present']} present)"
+        if "released" in s:
+            r = s["released"]
+            head += (f"; {r['local_in_released']} of {r['entries']} released entries "
+                     f"({100.0 * r['fraction']:.1f}%)")
+        if "files" in s:
+            head += f"; media complete for {s['files']['complete']} of {s['files']['checked']}"
+        if self.ok:
+            return head + ": OK"
+        lines = [head + f": {sum(p['count'] for p in self.problems.values())} problems"]
+        for kind, info in self.to_json()["problems"].items():
+            shown = ", ".join(str(e) for e in info["examples"][:3])
+            more = f" (e.g. {shown})" if shown else ""
+            note = f" [{info['detail']}]" if "detail" in info else ""
+            lines.append(f"  {kind}: {info['count']}{more}{note}")
+        return "\n".join(lines)
+
+
+def _ids_at(data: DataList, mask: np.ndarray) -> List[str]:
+    idx = np.flatnonzero(mask)[:MAX_EXAMPLES]
+    return data.arrow_column("video_id").take(pa.array(idx, pa.int64())).to_pylist()
+
+
+def check_ids(data: DataList, report: Report) -> None:
+    """Duplicate, unsafe and malformed ids."""
+    ids = data.arrow_column("video_id")
+    n = len(data)
+    if n == 0:
+        return
+    codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
+    first = np.zeros(n, dtype=bool)
+    _, first_idx = np.unique(codes, return_index=True)
+    first[first_idx] = True
+    repeat = ~first
+    report.add("duplicate_id", int(repeat.sum()), list(dict.fromkeys(_ids_at(data, repeat))))
+
+    well_formed = pc.match_substring_regex(ids, rf"^{YTID}(_\d{{6}})?$")
+    odd = np.flatnonzero(~well_formed.to_numpy(zero_copy_only=False))
+    unsafe, malformed = [], []
+    for i in odd.tolist():
+        vid = ids[i].as_py()
+        (unsafe if unsafe_reason(vid) else malformed).append((i, vid))
+    report.add("unsafe_id", len(unsafe), [v for _, v in unsafe],
+               detail=unsafe_reason(unsafe[0][1]) if unsafe else None)
+    report.add("malformed_id", len(malformed), [v for _, v in malformed])
+    report.summary["distinct_ids"] = int(first.sum())
+
+
+def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
+    """Empty, malformed, unknown and repeated labels."""
+    n = len(data)
+    if n == 0:
+        return
+    raw = data.arrow_column("labels")
+    empty = pc.equal(raw, "").to_numpy(zero_copy_only=False)
+    report.add("empty_labels", int(empty.sum()), _ids_at(data, empty))
+
+    split = pc.split_pattern(raw, ",")
+    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
+    entry = np.repeat(np.arange(n, dtype=np.int64), lengths)
+    pieces = split.flatten()
+    blank = pc.equal(pieces, "").to_numpy(zero_copy_only=False) & ~empty[entry]
+    bad_rows = np.zeros(n, dtype=bool)
+    bad_rows[entry[blank]] = True
+    report.add("malformed_labels", int(bad_rows.sum()), _ids_at(data, bad_rows))
+
+    cls = pc.index_in(pieces, value_set=pa.array(labels.mids, pa.string()))
+    unknown = cls.is_null().to_numpy(zero_copy_only=False) & ~blank & ~empty[entry]
+    rows = np.zeros(n, dtype=bool)
+    rows[entry[unknown]] = True
+    names = Counter(pieces.take(pa.array(np.flatnonzero(unknown), pa.int64())).to_pylist())
+    report.add("unknown_label", int(rows.sum()), _ids_at(data, rows),
+               labels=[m for m, _ in names.most_common(MAX_EXAMPLES)])
+
+    known = ~cls.is_null().to_numpy(zero_copy_only=False)
+    codes = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    keys = entry[known] * max(1, len(labels)) + codes[known]
+    uniq, counts = np.unique(keys, return_counts=True)
+    dup_rows = np.zeros(n, dtype=bool)
+    dup_rows[uniq[counts > 1] // max(1, len(labels))] = True
+    report.add("duplicate_label", int(dup_rows.sum()), _ids_at(data, dup_rows))
+
+    per_class = class_entry_counts(data, labels)
+    report.summary["classes_present"] = int((per_class > 0).sum())
+    report.summary["labels_per_entry"] = round(float(lengths[~empty].mean()), 4) \
+        if (~empty).any() else 0.0
+
+
+def check_weights(data: DataList, weights: np.ndarray, report: Report) -> None:
+    """Length, finiteness and sign of a weight vector."""
+    weights = np.asarray(weights, dtype=np.float64).reshape(-1)
+    n = len(data)
+    if len(weights) != n:
+        report.add("weights_length", abs(len(weights) - n), [],
+                   detail=f"list has {n} entries, weight file has {len(weights)} lines")
+    m = min(n, len(weights))
+    w = weights[:m]
+    nonfinite = ~np.isfinite(w)
+    negative = np.isfinite(w) & (w < 0)
+    report.add("nonfinite_weight", int(nonfinite.sum()), _ids_at(data, nonfinite))
+    report.add("negative_weight", int(negative.sum()), _ids_at(data, negative))
+    finite = w[np.isfinite(w)]
+    report.summary["weights"] = {
+        "lines": int(len(weights)),
+        "min": float(finite.min()) if finite.size else None,
+        "max": float(finite.max()) if finite.size else None,
+        "zero": int((w == 0).sum())}
+
+
+def check_against(data: DataList, released: DataList, labels: Optional[LabelSet],
+                  report: Report) -> None:
+    """Ids missing from a released list, and ids whose labels differ from it."""
+    ids = data.arrow_column("video_id")
+    rel_ids = released.arrow_column("video_id")
+    where = pc.index_in(ids, value_set=rel_ids)
+    absent = where.is_null().to_numpy(zero_copy_only=False)
+    report.add("not_in_released", int(absent.sum()), _ids_at(data, absent))
+
+    present = np.flatnonzero(~absent)
+    local_labels = data.arrow_column("labels").take(pa.array(present, pa.int64()))
+    rel_labels = released.arrow_column("labels").take(where.drop_null())
+    differs = np.flatnonzero(~pc.equal(local_labels, rel_labels).to_numpy(zero_copy_only=False))
+    mismatch = []
+    loc_list, rel_list = local_labels.take(differs).to_pylist(), rel_labels.take(differs) \
+        .to_pylist()
+    for k, a, b in zip(differs.tolist(), loc_list, rel_list):
+        if set(a.split(",")) != set(b.split(",")):
+            mismatch.append(int(present[k]))
+    mask = np.zeros(len(data), dtype=bool)
+    mask[mismatch] = True
+    report.add("labels_differ", len(mismatch), _ids_at(data, mask))
+
+    local_in_released = int(pc.count_distinct(ids.filter(pc.invert(where.is_null()))).as_py())
+    n_rel = int(pc.count_distinct(rel_ids).as_py())
+    report.summary["released"] = {
+        "entries": len(released), "local_in_released": local_in_released,
+        "missing_locally": n_rel - local_in_released,
+        "fraction": (local_in_released / n_rel) if n_rel else 0.0}
+    if labels is not None:
+        rel_counts = class_entry_counts(released, labels)
+        report.summary["released"]["classes_present"] = int((rel_counts > 0).sum())
+
+
+def _listing(folder: Path, cache: Dict[Path, Optional[frozenset]]) -> Optional[frozenset]:
+    if folder not in cache:
+        try:
+            cache[folder] = frozenset(os.listdir(folder))
+        except OSError:
+            cache[folder] = None
+    return cache[folder]
+
+
+def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> None:
+    """Entries whose wav or any of the 10 frames ``<video_path>/frame_<i>/<id>.jpg`` is missing.
+
+    Folders are listed once each instead of one lookup per file. Relative paths are taken from
+    ``root`` (default: the current folder), as the original loader takes them from its own.
+    """
+    base = Path(root) if root is not None else Path.cwd()
+    listings: Dict[Path, Optional[frozenset]] = {}
+    missing_wav: List[int] = []
+    missing_frames: List[int] = []
+    frames_detail: Dict[int, int] = defaultdict(int)
+    complete = 0
+    n = len(data)
+    entries: Iterable = progress(data, total=n, desc="checking files", unit="clip")
+    for i, e in enumerate(entries):
+        wav = base / e.wav
+        names = _listing(wav.parent, listings)
+        wav_ok = names is not None and wav.name in names
+        if not wav_ok:
+            missing_wav.append(i)
+        frames_ok = True
+        if unsafe_reason(e.video_id) is None:
+            frame_dir = base / e.video_path
+            name = f"{e.video_id}.jpg"
+            for k in range(N_FRAMES):
+                names = _listing(frame_dir / f"frame_{k}", listings)
+                if names is None or name not in names:
+                    frames_ok = False
+                    frames_detail[k] += 1
+            if not frames_ok:
+                missing_frames.append(i)
+        else:
+            frames_ok = False
+        complete += wav_ok and frames_ok
+    mask = np.zeros(n, dtype=bool)
+    mask[missing_wav] = True
+    report.add("missing_wav", len(missing_wav), _ids_at(data, mask))
+    mask[:] = False
+    mask[missing_frames] = True
+    report.add("missing_frames", len(missing_frames), _ids_at(data, mask),
+               frames={f"frame_{k}": c for k, c in sorted(frames_detail.items())})
+    report.summary["files"] = {"checked": n, "complete": int(complete)}
+
+
+def validate(data: DataList, labels: LabelSet, weights: Optional[np.ndarray] = None,
+             released: Optional[DataList] = None, files: bool = False,
+             root: Optional[Path] = None) -> Report:
+    """Run every check that the given inputs allow and return the :class:`Report`."""
+    report = Report(summary={"entries": len(data), "classes": len(labels)})
+    check_ids(data, report)
+    check_labels(data, labels, report)
+    if weights is not None:
+        check_weights(data, weights, report)
+    if released is not None:
+        check_against(data, released, labels, report)
+    if files:
+        check_files(data, report, root)
+    report.summary["problem_count"] = sum(p["count"] for p in report.problems.values())
+    return report
