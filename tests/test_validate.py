@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shutil
 import subprocess
@@ -35,6 +37,18 @@ def _entry(vid, labels="/m/09x0r", wav=None, video_path="/frames/"):
 
 
 def _run(*argv):
+    """``avprep ARGV`` in this process: (exit code, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = main([str(a) for a in argv])
+        except SystemExit as exit_:
+            rc = exit_.code
+    return subprocess.CompletedProcess(argv, rc, out.getvalue(), err.getvalue())
+
+
+def _run_process(*argv):
+    """``python -m avprep ARGV`` in a child process, as a user runs it."""
     return subprocess.run([sys.executable, "-m", "avprep", *map(str, argv)], cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
 
@@ -279,6 +293,15 @@ def test_cli_coverage(tmp_path):
     assert (tmp_path / "cov.png").stat().st_size > 1000
     assert Path(tmp_path / "cov.csv").read_text().startswith(
         "index,mid,display_name,released,local,fraction")
+
+
+def test_cli_as_a_process_one_line_error(tmp_path):
+    res = _run_process("validate", tmp_path / "none.json", "--labels", LABEL_CSV,
+                       "--json", tmp_path / "r.json")
+    assert res.returncode == 2
+    assert res.stderr.strip().splitlines() == [
+        f"avprep validate: error: {tmp_path / 'none.json'}: list file not found"]
+    assert not (tmp_path / "r.json").exists()
 
 
 def test_help_has_examples():
