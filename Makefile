@@ -25,7 +25,8 @@ test: install
 # Preparation: released lists + downloaded videos -> OUT/audio, OUT/frames, OUT/lists, OUT/report
 #   make prepare-audioset VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>]
 #        [WORKERS=n] [KEEP_RELEASED_WEIGHTS=1]
-# Without LISTS the released files are fetched into $(LISTS_CACHE). Exit 0 when the run finished,
+# Relative paths are relative to this folder (make runs here, also with make -C). Without LISTS
+# the released files are fetched into $(LISTS_CACHE). Exit 0 when the run finished,
 # even if some clips failed (they are in OUT/report); non-zero for unusable input or a step that
 # could not run. Re-running after adding videos extracts only the new ones.
 LISTS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/avprep
@@ -103,6 +104,7 @@ export demo_show_batch
 
 demo: install
 	@set -euo pipefail; \
+	if [ -z "$(DEMO_OUT)" ]; then echo "make demo: DEMO_OUT must name a folder" >&2; exit 2; fi; \
 	samples="$(DEMO_OUT)/samples"; out="$(DEMO_OUT)/prepared"; exp="$(DEMO_OUT)/train"; \
 	lists="$$out/lists"; labels="$$samples/released/$(AUDIOSET_LABELS)"; \
 	echo "== 1/4 sample clips (packaged ffmpeg) and released-format lists, labels, weights"; \

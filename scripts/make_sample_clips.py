@@ -51,6 +51,7 @@ DATASETS = {
         "train": "audioset_2m_cleaned.json",
         "subsets": {"audioset_20k_cleaned.json": 0.5},
         "eval": "audioset_eval_cleaned.json",
+        "eval_subsets": {"audioset_eval_5_per_class_for_retrieval_cleaned.json": 0.5},
         "weights": "audioset_2m_cleaned_weight.csv",
         "wav": "/data/sls/audioset/dave_version/audio/{id}.flac",
         "frames": "/data/sls/audioset/dave_version/image_mulframe/",
@@ -61,6 +62,7 @@ DATASETS = {
         "train": "vgg_train_cleaned.json",
         "subsets": {},
         "eval": "vgg_test_cleaned.json",
+        "eval_subsets": {"vgg_test_5_per_class_for_retrieval_cleaned.json": 0.5},
         "weights": "vgg_train_cleaned_weight.csv",
         "wav": "/data/sls/scratch/yuangong/vggsound/audio/{id}.flac",
         "frames": "/data/sls/scratch/yuangong/vggsound/image_mulframe/",
@@ -119,7 +121,8 @@ def make_samples(out: Path, dataset: str = "audioset", clips: int = 6, missing: 
     """Write ``clips`` clips (plus a broken one) and released files naming ``missing`` more clips.
 
     Returns a description: the videos folder, the released folder, the ids that have a clip, the
-    ids that nobody has, the broken download's id, and the files written.
+    ids that nobody has, the broken download's id, the files written and the names of the lists,
+    the train list, the eval list, the weight file and the label CSV.
     """
     if dataset not in DATASETS:
         raise ValueError(f"unknown dataset {dataset!r}; expected one of {sorted(DATASETS)}")
@@ -179,15 +182,18 @@ def make_samples(out: Path, dataset: str = "audioset", clips: int = 6, missing: 
     written.append(released / spec["train"])
     write_weights(released / spec["weights"], compute_weights(train, label_set))
     written.append(released / spec["weights"])
-    for name, fraction in spec["subsets"].items():
-        subset = [vid for k, vid in enumerate(train_ids) if k < max(1, int(len(train_ids) * fraction))]
-        write_list(released / name, released_entries(dataset, subset, labels))
-        written.append(released / name)
     write_list(released / spec["eval"], released_entries(dataset, eval_ids, labels))
     written.append(released / spec["eval"])
+    # smaller released lists drawn from the train and eval lists (AudioSet-20K, retrieval sets)
+    for source, subsets in ((train_ids, spec["subsets"]), (eval_ids, spec["eval_subsets"])):
+        for name, fraction in subsets.items():
+            subset = source[:max(1, int(len(source) * fraction))]
+            write_list(released / name, released_entries(dataset, subset, labels))
+            written.append(released / name)
 
     return {"videos": str(videos), "released": str(released), "present": present,
             "nobody_has": nobody, "broken": broken_id, "files": [str(p) for p in written],
+            "lists": [p.name for p in written if p.suffix == ".json"],
             "train": spec["train"], "eval": spec["eval"], "weights": spec["weights"],
             "labels": spec["labels"]}
 

@@ -106,3 +106,13 @@ def test_retrieval_metrics_both_directions():
     assert shuffled["a2v_R@5"] == pytest.approx(np.mean(retrieval_ranks(sim) < 5))
     # cosine similarity is scale-free
     assert retrieval_metrics(3 * audio, video) == m
+
+
+def test_blockwise_ranks_equal_full_matrix_ranks():
+    from avprep.train.metrics import paired_ranks
+
+    rng = np.random.default_rng(5)
+    a, v = rng.normal(size=(50, 6)), rng.normal(size=(50, 6))
+    full = retrieval_ranks(similarity(a, v))
+    assert paired_ranks(a, v, chunk=7).tolist() == full.tolist()
+    assert paired_ranks(v, a, chunk=50).tolist() == retrieval_ranks(similarity(a, v).T).tolist()

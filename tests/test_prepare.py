@@ -3,11 +3,16 @@ also name clips nobody has: the make targets run as a user runs them, through th
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import importlib.util
 import json
 import os
 import subprocess
+import threading
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pytest
@@ -28,11 +33,31 @@ def load_sample_maker():
     return module
 
 
-def make_prepare(dataset: str, videos: Path, out: Path, lists: Path, *extra: str):
-    env = dict(os.environ, AVPREP_PROGRESS="0")
+def make_prepare(dataset: str, videos: Path, out: Path, lists: Optional[Path], *extra: str,
+                 env: Optional[dict] = None):
+    """Run ``make prepare-<dataset>`` from another folder, as a user would."""
+    env = dict(os.environ if env is None else env, AVPREP_PROGRESS="0")
     cmd = ["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP, f"prepare-{dataset}",
-           f"VIDEOS={videos}", f"OUT={out}", f"LISTS={lists}", "WORKERS=2", *extra]
-    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300)
+           f"VIDEOS={videos}", f"OUT={out}", "WORKERS=2", *extra]
+    if lists is not None:
+        cmd.append(f"LISTS={lists}")
+    return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
+                          cwd=out.parent)
+
+
+@contextlib.contextmanager
+def serve_folder(folder: Path):
+    """A real HTTP server on 127.0.0.1 serving ``folder``; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(folder))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def media_mtimes(out: Path) -> dict:
@@ -45,12 +70,13 @@ def sample_maker():
     return load_sample_maker()
 
 
-def check_prepared(info: dict, out: Path, train: str, evals: list, weights: str, labels: str,
-                   present: list, keep_released_weights: bool = False) -> None:
-    """Every released split present became a local list of exactly the extracted clips."""
-    released = Path(info["released"])
-    label_set = read_labels(released / labels)
-    for split in [train, *evals]:
+def check_prepared(info: dict, out: Path, present: list, released: Optional[Path] = None,
+                   keep_released_weights: bool = False) -> None:
+    """Every released split became a local list of exactly the extracted clips, with a report."""
+    released = Path(info["released"]) if released is None else released
+    label_set = read_labels(released / info["labels"])
+    assert sorted(p.name for p in (out / "lists").glob("*.json")) == sorted(info["lists"])
+    for split in info["lists"]:
         rel = read_list(released / split, cache=False)
         local = read_list(out / "lists" / split, cache=False)
         expected = [vid for vid in rel.video_id if vid in present]
@@ -64,24 +90,25 @@ def check_prepared(info: dict, out: Path, train: str, evals: list, weights: str,
             assert (out / "report" / f"{stem}{suffix}").is_file(), stem + suffix
         missing = (out / "report" / f"{stem}_missing_ids.txt").read_text().split()
         assert missing == [vid for vid in rel.video_id if vid not in present]
+    train = info["train"]
     local_train = read_list(out / "lists" / train, cache=False)
-    w = read_weights(out / "lists" / weights)
+    w = read_weights(out / "lists" / info["weights"])
     assert len(w) == len(local_train)
     if keep_released_weights:
         rel_train = read_list(released / train, cache=False)
         rows = [i for i, vid in enumerate(rel_train.video_id) if vid in present]
-        np.testing.assert_array_equal(w, read_weights(released / weights)[rows])
+        np.testing.assert_array_equal(w, read_weights(released / info["weights"])[rows])
     else:
         np.testing.assert_allclose(w, compute_weights(local_train, label_set), rtol=1e-15,
                                    atol=0)
     # the extraction failure is in the report, with its reason
     failures = [json.loads(line) for line in
                 (out / "report" / "extract_log.jsonl").read_text().splitlines() if line.strip()]
-    failed = [f for f in failures if "reason" in f]
-    assert info["broken"] in {f.get("id") for f in failed}
+    assert info["broken"] in {f["id"] for f in failures if f.get("reason")}
     summary = json.loads((out / "report" / "summary.json").read_text())
-    assert summary["extraction"]["failed"] >= 1
+    assert summary["extraction"]["failed"] == len(failures) >= 1
     assert summary["media"]["complete_clips"] == len(present)
+    assert [item["list"] + ".json" for item in summary["lists"]] == sorted(info["lists"])
     assert (out / "report" / "summary.txt").is_file()
 
 
@@ -92,9 +119,7 @@ def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path, sam
     videos, released = Path(info["videos"]), Path(info["released"])
     run = make_prepare("audioset", videos, out, released)
     assert run.returncode == 0, run.stdout + run.stderr
-    evals = ["audioset_20k_cleaned.json", "audioset_eval_cleaned.json"]
-    check_prepared(info, out, "audioset_2m_cleaned.json", evals, "audioset_2m_cleaned_weight.csv",
-                   "class_labels_indices.csv", info["present"])
+    check_prepared(info, out, info["present"])
     assert "prepare-audioset: done" in run.stdout
     # the media folders hold exactly the extracted clips: no broken leftovers, no temporaries
     assert sorted(p.stem for p in (out / "audio").iterdir()) == sorted(info["present"])
@@ -108,21 +133,25 @@ def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path, sam
     after = media_mtimes(out)
     assert {p: after[p] for p in before} == before  # nothing already extracted was rewritten
     assert len(after) == len(before) + 1 + layout.N_FRAMES
-    check_prepared(info, out, "audioset_2m_cleaned.json", evals, "audioset_2m_cleaned_weight.csv",
-                   "class_labels_indices.csv", info["present"] + [new_id])
+    check_prepared(info, out, info["present"] + [new_id])
 
 
-def test_prepare_vggsound_end_to_end_keeping_released_weights(tmp_path, sample_maker):
+def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path, sample_maker):
+    """Without LISTS the released files are fetched (from a mirror on 127.0.0.1 here)."""
     info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=4, missing=3,
-                                     duration=4.0, seed=2)
-    out = tmp_path / "out"
-    run = make_prepare("vggsound", Path(info["videos"]), out, Path(info["released"]),
-                       "KEEP_RELEASED_WEIGHTS=1")
+                                     duration=3.0, seed=2)
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    with serve_folder(Path(info["released"])) as url:
+        env = dict(os.environ, AVPREP_FETCH_BASE_URL=url)
+        run = make_prepare("vggsound", Path(info["videos"]), out, None,
+                           f"LISTS_CACHE={cache}", "KEEP_RELEASED_WEIGHTS=1", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
+    fetched = cache / "vggsound-lists"
+    assert (fetched / "fetch-lock.json").is_file()
+    for name in info["lists"] + [info["weights"], info["labels"]]:
+        assert (fetched / name).read_bytes() == (Path(info["released"]) / name).read_bytes()
     assert all(len(vid) == 18 and vid[11] == "_" for vid in info["present"])
-    check_prepared(info, out, "vgg_train_cleaned.json", ["vgg_test_cleaned.json"],
-                   "vgg_train_cleaned_weight.csv", "class_labels_indices_vgg.csv",
-                   info["present"], keep_released_weights=True)
+    check_prepared(info, out, info["present"], released=fetched, keep_released_weights=True)
 
 
 def test_unusable_input_fails_before_extracting(tmp_path, sample_maker):

@@ -248,6 +248,7 @@ def test_other_options_or_foreign_folder_refused(tmp_path):
     with pytest.raises(InputError, match="not empty"):
         pack(listing, tmp_path / "q")
     assert (tmp_path / "q" / "notes.txt").read_text() == "mine"
+    assert sorted(p.name for p in (tmp_path / "q").iterdir()) == ["notes.txt"]
 
 
 def test_workers_write_the_same_shards(tmp_path):

@@ -140,7 +140,8 @@ def test_finetuning_init_report_and_loss_falls(runs):
 
 def test_finetuning_weight_average_and_final_evaluation(runs):
     ft = runs["ft"]
-    one, two = _keys(ft / "models" / "audio_model.1.pth"), _keys(ft / "models" / "audio_model.2.pth")
+    one = _keys(ft / "models" / "audio_model.1.pth")
+    two = _keys(ft / "models" / "audio_model.2.pth")
     wa = _keys(ft / "models" / "audio_model_wa.pth")
     assert set(wa) == set(one)
     for key in one:
@@ -193,7 +194,7 @@ def test_resume_continues_exactly(tmp_path):
     args = ["train", "pretrain", "--data-train", str(lists["train"]), "--data-val",
             str(lists["val"]), "--label-csv", str(LABEL_CSV), *TINY, "--lr", "1e-3",
             "--noise", "True", "--target_length", "256", "--lrscheduler_start", "1",
-            "--lrscheduler_step", "1"]
+            "--lrscheduler_step", "1", "--data-eval", str(lists["train"])]
     straight, split = tmp_path / "straight", tmp_path / "split"
     assert main([*args, "--exp-dir", str(straight), "--n-epochs", "2"]) == 0
     assert main([*args, "--exp-dir", str(split), "--n-epochs", "1"]) == 0
@@ -207,9 +208,15 @@ def test_resume_continues_exactly(tmp_path):
     rb = torch.load(split / "resume.pth", weights_only=False)
     assert ra["optimizer"]["param_groups"][0]["lr"] == rb["optimizer"]["param_groups"][0]["lr"]
     assert ra["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.25e-3)
+    for run in (straight, split):  # the final evaluation on --data-eval has its own file
+        final = json.loads((run / "final_eval.json").read_text())
+        assert final["data"] == str(lists["train"]) and final["n_samples"] == 6
+        assert {"loss", "loss_c", "a2v_R@1", "v2a_R@10"} <= set(final)
     drop = ("time_s",)
-    ma = [{k: v for k, v in r.items() if k not in drop} for r in read_jsonl(straight / "metrics.jsonl")]
-    mb = [{k: v for k, v in r.items() if k not in drop} for r in read_jsonl(split / "metrics.jsonl")]
+    ma = [{k: v for k, v in r.items() if k not in drop}
+          for r in read_jsonl(straight / "metrics.jsonl")]
+    mb = [{k: v for k, v in r.items() if k not in drop}
+          for r in read_jsonl(split / "metrics.jsonl")]
     assert ma == mb and len(ma) == 2
     # without --resume state there is nothing to continue
     assert main([*args, "--exp-dir", str(tmp_path / "none"), "--n-epochs", "2", "--resume"]) == 2
@@ -247,9 +254,11 @@ def test_cuda_amp_training_and_eval(tmp_path, capsys):
     common = ["--data-train", str(lists["train"]), "--data-val", str(lists["val"]),
               "--label-csv", str(LABEL_CSV), "--model-size", "tiny", "-w", "2", "-b", "3"]
     pre, ft = tmp_path / "pre", tmp_path / "ft"
-    assert main(["train", "pretrain", *common, "--exp-dir", str(pre), "--n-epochs", "3",
-                 "--lr", "1e-3", "--mae_loss_weight", "1.0"]) == 0
-    assert "cuda" in capsys.readouterr().out  # the device line names cuda and amp
+    pre_args = ["train", "pretrain", *common, "--exp-dir", str(pre), "--lr", "1e-3",
+                "--mae_loss_weight", "1.0"]
+    assert main([*pre_args, "--n-epochs", "2"]) == 0
+    assert "amp" in capsys.readouterr().out  # the device line names cuda and amp
+    assert main([*pre_args, "--n-epochs", "3", "--resume"]) == 0  # optimizer state on the GPU
     records = read_jsonl(pre / "metrics.jsonl")
     assert records[-1]["val_loss"] < records[0]["val_loss"]
     assert torch.load(pre / "resume.pth", weights_only=False)["scaler"]["scale"] > 0
@@ -269,3 +278,54 @@ def test_cuda_amp_training_and_eval(tmp_path, capsys):
         outs[device] = json.loads(out.read_text())
     assert abs(outs["cuda"]["mAP"] - outs["cpu"]["mAP"]) < 0.02
     assert abs(outs["cuda"]["AUC"] - outs["cpu"]["AUC"]) < 0.02
+
+
+def test_balanced_sampling_follows_the_weight_file(tmp_path, capsys):
+    from avprep.train import loop
+    from avprep.train.config import FinetuneConfig
+
+    lists = make_clips(tmp_path / "data")
+    weights = tmp_path / "data" / "train_weight.csv"  # the original's naming: <list>_weight.csv
+    np.savetxt(weights, [0, 0, 5, 0, 1, 0])
+    cfg = FinetuneConfig(data_train=str(lists["train"]), bal="bal", batch_size=2, num_workers=0,
+                         seed=3)
+    dataset = loop.make_dataset(cfg.data_train, LABEL_CSV, loop.audio_conf(cfg, "eval"))
+    train = loop.train_loader(dataset, cfg, loop.setup_runtime(device="cpu"))
+    drawn = []
+    for epoch in range(1, 41):
+        loop.set_sampler_epoch(train, epoch)
+        drawn += list(train.sampler)
+    assert set(drawn) == {2, 4} and len(drawn) == 240
+    assert 0.75 < drawn.count(2) / len(drawn) < 0.92  # 5/6 expected
+    loop.set_sampler_epoch(train, 1)
+    first = list(train.sampler)
+    loop.set_sampler_epoch(train, 1)
+    assert list(train.sampler) == first  # the same draw for the same seed and epoch
+    # one weight too many: an error naming the file, no training
+    np.savetxt(weights, [1.0] * 7)
+    code = main(["train", "finetune", "--data-train", str(lists["train"]), "--data-val",
+                 str(lists["val"]), "--label-csv", str(LABEL_CSV), *TINY, "--bal", "bal",
+                 "--exp-dir", str(tmp_path / "exp")])
+    assert code == 2
+    assert "train_weight.csv" in capsys.readouterr().err
+
+
+def test_pretraining_init_from_a_partial_checkpoint(tmp_path):
+    from avprep.train import loop
+
+    encoder = build("cavmae_ft", size="tiny", label_dim=5).state_dict()
+    partial = {"module." + k: v for k, v in encoder.items() if not k.startswith("mlp_head")}
+    path = tmp_path / "encoder.pth"
+    torch.save(partial, path)
+    model = build("cavmae", size="tiny")
+    report = loop.load_init(model, str(path), "pretrain")
+    assert sorted(report["loaded"]) == sorted(partial)
+    assert report["new"] and all(k.startswith("module.decoder_") or k == "module.mask_token"
+                                 for k in report["new"])
+    torch.testing.assert_close(model.state_dict()["blocks_a.0.attn.qkv.weight"],
+                               encoder["blocks_a.0.attn.qkv.weight"], rtol=0, atol=0)
+    # a fine-tuning model needs every encoder weight: a checkpoint without them fails loudly
+    only_head = {k: v for k, v in encoder.items() if k.startswith("mlp_head")}
+    torch.save(only_head, path)
+    with pytest.raises(Exception, match="missing"):
+        loop.load_init(build("cavmae_ft", size="tiny", label_dim=5), str(path), "finetune")

@@ -12,7 +12,7 @@ import torch
 
 from avprep.cli import main
 from avprep.models import build, save_state_dict
-from conftest import ROOT, SAMPLES
+from conftest import ROOT
 from test_train import LABEL_CSV, make_clips, read_jsonl
 
 TORCHRUN = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node",

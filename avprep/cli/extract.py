@@ -8,9 +8,8 @@ import sys
 
 from avprep.cli import add_command
 from avprep.errors import InputError
+from avprep.media.engines import DEFAULT_CLIP_TIMEOUT, engine_names  # light: no decoders
 
-DEFAULT_CLIP_TIMEOUT = 600.0  # keep equal to avprep.media.runner.DEFAULT_CLIP_TIMEOUT
-ENGINES = ("local",)  # keep equal to avprep.media.engines.ENGINES (checked in the handler)
 
 
 def _default_workers() -> int:
@@ -67,8 +66,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="process only shard i of N (0 <= i < N), chosen by a hash of the id")
     p.add_argument("--ids", choices=("audioset", "vggsound"),
                    help="map download file names to AudioSet or VGGSound list ids")
-    p.add_argument("--engine", default="local", choices=ENGINES,
+    p.add_argument("--engine", default="local", choices=engine_names(),
                    help="execution engine (default: %(default)s)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: joins an existing Ray cluster (default: $RAY_ADDRESS "
+                        "if set, else starts a local one)")
     p.add_argument("--clip-timeout", type=float, default=DEFAULT_CLIP_TIMEOUT, metavar="S",
                    help="seconds one clip may take before its worker is stopped and the clip "
                         "recorded as failed (default: %(default)g; 0: no limit; needs "
@@ -94,8 +96,20 @@ def _extract(args: argparse.Namespace) -> int:
     if log is None:
         log = ("extract-failures.jsonl" if args.shard is None
                else f"extract-failures.shard-{shard[0]}-of-{shard[1]}.jsonl")
-    summary = run_extract(args.input, audio_dir, frame_dir, log_path=log, workers=args.workers,
-                          scheme=args.ids, shard=shard, engine=args.engine,
-                          clip_timeout=args.clip_timeout or None)
+    if args.address is not None and args.engine != "ray":
+        raise InputError("--address needs --engine ray")
+    previous = os.environ.get("RAY_ADDRESS")
+    if args.address is not None:
+        os.environ["RAY_ADDRESS"] = args.address  # where the ray engine looks for its cluster
+    try:
+        summary = run_extract(args.input, audio_dir, frame_dir, log_path=log,
+                              workers=args.workers, scheme=args.ids, shard=shard,
+                              engine=args.engine, clip_timeout=args.clip_timeout or None)
+    finally:
+        if args.address is not None:
+            if previous is None:
+                os.environ.pop("RAY_ADDRESS", None)
+            else:
+                os.environ["RAY_ADDRESS"] = previous
     print(f"avprep extract: {summary.line()}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -90,7 +90,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 
 
 def _no_subcommand(args: argparse.Namespace) -> int:
-    print("avprep train: choose a subcommand: pretrain or finetune (see avprep train --help)")
+    print("avprep train: choose a subcommand: pretrain or finetune (see avprep train --help)",
+          file=sys.stderr)
     return 2
 
 

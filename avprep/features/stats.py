@@ -134,6 +134,9 @@ def dataset_stats(source, target_length: int = TARGET_LENGTH,
                     bar.update(len(part))
     finally:
         bar.close()
+        for store in _STORES.values():
+            store.close()  # type: ignore[attr-defined]
+        _STORES.clear()
     moments = [r[2] for r in results if isinstance(r[2], tuple)]
     failures = [{"entry": r[0], "video_id": r[1], "reason": r[2]} for r in results
                 if isinstance(r[2], str)]
@@ -163,9 +166,7 @@ def _run_chunk(arg) -> List[Tuple[int, str, object]]:
         import torch
         from avprep.features.kaldi import fbank
         from avprep.features.normalize import remove_mean
-        from avprep.store import open_store
-
-        store = open_store(job[1])
+        store = _open_store(job[1])
         for row in job[2]:
             rec = store[row]
             fb = rec.fbank
@@ -175,7 +176,6 @@ def _run_chunk(arg) -> List[Tuple[int, str, object]]:
                 fb = torch.from_numpy(fb)
             out.append((rec.list_index, rec.video_id,
                         fbank_moments(pad_or_cut(fb, target_length))))
-        store.close()
         return out
     for entry, video_id, wav in job[1]:
         try:
@@ -185,6 +185,18 @@ def _run_chunk(arg) -> List[Tuple[int, str, object]]:
             continue
         out.append((entry, video_id, fbank_moments(pad_or_cut(fb, target_length))))
     return out
+
+
+_STORES: Dict[str, object] = {}
+
+
+def _open_store(folder: str):
+    """One open store per folder and process (its index is read once, not once per chunk)."""
+    from avprep.store import open_store
+
+    if folder not in _STORES:
+        _STORES[folder] = open_store(folder)
+    return _STORES[folder]
 
 
 def _worker_init() -> None:

@@ -99,8 +99,9 @@ class BuildResult:
     @property
     def missing_ids(self) -> List[str]:
         """Ids of the released entries that are not kept (missing media or unsafe id), in order."""
-        skipped = sorted([(i, vid) for i, vid in self.missing]
-                         + [(i, vid) for i, vid, _reason in self.unsafe])
+        if not self.unsafe:
+            return [vid for _i, vid in self.missing]
+        skipped = sorted(self.missing + [(i, vid) for i, vid, _reason in self.unsafe])
         return [vid for _i, vid in skipped]
 
     def summary(self) -> Dict[str, object]:

@@ -12,6 +12,7 @@ so the original CAV-MAE scripts load written lists unchanged.
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -92,7 +93,7 @@ def _parse_chunk(buffer) -> Optional[pa.StructArray]:
         return None
     column = table.column("data")
     lists = column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
-    return lists.values
+    return lists.flatten()
 
 
 def _chunk_spans(text: bytes) -> Optional[List[tuple]]:
@@ -125,26 +126,29 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
         return None
     try:
         with open(path, "rb") as fh:
-            text = fh.read()
-    except OSError:
+            text = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+    except (OSError, ValueError):
         return None
-    spans = _chunk_spans(text)
-    if spans is None:
-        parts = [_parse_chunk(text)]
-    else:
+    try:
         view = memoryview(text)
+        try:
+            spans = _chunk_spans(text)
+            if spans is None:
+                parts = [_parse_chunk(view)]
+            else:
+                def parse_span(span):
+                    return _parse_chunk(b"".join((b'{"data":[', view[span[0]:span[1]], b"]}")))
 
-        def parse_span(span):
-            return _parse_chunk(b"".join((b'{"data":[', view[span[0]:span[1]], b"]}")))
-
-        workers = max(1, min(len(spans), os.cpu_count() or 1))
-        if workers == 1:
-            parts = [parse_span(span) for span in spans]
-        else:
-            with ThreadPoolExecutor(workers) as pool:
-                parts = list(pool.map(parse_span, spans))
-        view.release()
-    del text
+                workers = max(1, min(len(spans), os.cpu_count() or 1))
+                if workers == 1:
+                    parts = [parse_span(span) for span in spans]
+                else:
+                    with ThreadPoolExecutor(workers) as pool:
+                        parts = list(pool.map(parse_span, spans))
+        finally:
+            view.release()
+    finally:
+        text.close()
     if any(part is None or part.null_count for part in parts):
         return None
     columns = []

@@ -5,11 +5,27 @@
   (:mod:`avprep.media.runner`), on a pluggable engine (:mod:`avprep.media.engines`)
 - :mod:`avprep.media.probe` frame rate, frame count and the frame schedule, as the original read them
 - :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions
+- :mod:`avprep.media.reference` the original method rebuilt with its tools, for comparisons
+
+Names are imported on first use, so ``import avprep.media.engines`` stays light.
 """
 
-from avprep.media.clip import ClipResult, ClipTask, extract_clip, process_clip
-from avprep.media.log import FailureLog, read_failures
-from avprep.media.runner import Summary, find_inputs, run_extract
+from __future__ import annotations
 
-__all__ = ["ClipResult", "ClipTask", "extract_clip", "process_clip", "FailureLog",
-           "read_failures", "Summary", "find_inputs", "run_extract"]
+import importlib
+
+_EXPORTS = {
+    "ClipResult": "avprep.media.clip", "ClipTask": "avprep.media.clip",
+    "extract_clip": "avprep.media.clip", "process_clip": "avprep.media.clip",
+    "FailureLog": "avprep.media.log", "read_failures": "avprep.media.log",
+    "Summary": "avprep.media.runner", "find_inputs": "avprep.media.runner",
+    "run_extract": "avprep.media.runner",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'avprep.media' has no attribute {name!r}")

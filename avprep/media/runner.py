@@ -21,6 +21,7 @@ from avprep.atomic import TMP_MARK
 from avprep.errors import InputError
 from avprep.layout import N_FRAMES
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
+from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
 from avprep.media.clip import FAILED, OFF, SKIPPED, ClipResult, ClipTask, process_clip
 from avprep.media.log import FailureLog
 
@@ -30,7 +31,6 @@ VIDEO_EXTENSIONS = frozenset({
     ".mp4", ".m4v", ".mkv", ".webm", ".avi", ".mov", ".flv", ".mpg", ".mpeg", ".ts", ".3gp",
     ".ogv", ".wmv", ".m2ts", ".mts", ".asf", ".vob",
 })
-DEFAULT_CLIP_TIMEOUT = 600.0
 
 
 def find_inputs(source: PathLike) -> List[Path]:

@@ -102,15 +102,12 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise InputError("output exists and is not a folder", folder)
-    parts = folder / PARTS_DIR
-    parts.mkdir(parents=True, exist_ok=True)
-    remove_stale_temps(folder)
-
     fingerprint = list_fingerprint(data)
     plan = {"entries": len(data), "shard_size": shard_size, "fbank": fbank,
             "source_sha256": fingerprint,
             "labels_sha256": _labels_fingerprint(label_set)}
-    _check_plan(parts / "plan.json", plan, folder)
+    _check_plan(folder / PARTS_DIR / "plan.json", plan, folder)
+    remove_stale_temps(folder)
 
     ids = data.video_id
     skip = _duplicates(ids)
@@ -367,10 +364,13 @@ def _check_plan(path: Path, plan: dict, folder: Path) -> None:
             raise InputError("folder holds a pack of another list or other options "
                              f"({', '.join(differs)} differ); use a new folder", folder)
         return
-    leftovers = [p.name for p in folder.iterdir() if p.name != PARTS_DIR]
+    # .parts without a plan is what a run killed right after creating it leaves
+    leftovers = sorted(p.name for p in folder.iterdir() if p.name != PARTS_DIR) \
+        if folder.is_dir() else []
     if leftovers:
         raise InputError(f"output folder is not empty and holds no pack ({leftovers[0]} ...)",
                          folder)
+    path.parent.mkdir(parents=True, exist_ok=True)
     write_text(path, json.dumps(plan, indent=1) + "\n")
 
 

@@ -63,6 +63,17 @@ def load_state(path: PathLike) -> Any:
         raise InputError(f"not a readable checkpoint ({type(err).__name__}: {err})", path) from None
 
 
+def load_resume(path: PathLike, kind: str) -> Dict[str, Any]:
+    """The resume state in ``path``, checked to come from a ``kind`` run ('pretrain'/'finetune')."""
+    state = load_state(path)
+    if not isinstance(state, dict) or "epoch" not in state or "model" not in state:
+        raise InputError("not a resume state written by avprep train", path)
+    if state.get("kind") != kind:
+        raise InputError(f"resume state of a {state.get('kind')} run cannot continue a {kind} "
+                         "run", path)
+    return state
+
+
 def rng_state() -> Dict[str, Any]:
     """The random states of Python, NumPy and torch (CPU and every CUDA device)."""
     state = {"python": random.getstate(), "numpy": np.random.get_state(),

@@ -317,8 +317,9 @@ def add_options(parser: argparse.ArgumentParser, config_class: Type[C],
     defaults = config_class()
     for f in dataclasses.fields(config_class):
         opt = OPTIONS[f.name]
+        text = overrides.get(f.name, opt.help) + " (default: %(default)s)"
         kwargs: Dict[str, Any] = {"dest": f.name, "default": getattr(defaults, f.name),
-                                  "help": overrides.get(f.name, opt.help) + " (default: %(default)s)"}
+                                  "help": text}
         if opt.type is not None:
             kwargs["type"] = opt.type
         for key in ("choices", "metavar", "nargs", "const"):

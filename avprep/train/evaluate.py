@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
@@ -72,7 +71,9 @@ def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
     target = None
     per_frame = []
     n = 0
-    for frame in progress(frames, total=len(frames), desc="evaluating frames", unit="frame"):
+    shown = progress(frames, total=len(frames), desc="evaluating frames", unit="frame") \
+        if runtime.is_main else frames
+    for frame in shown:
         dataset = loop.make_dataset(data, label_csv,
                                     {**loop.audio_conf(cfg, "eval"), "frame_use": frame})
         n = len(dataset)
@@ -118,7 +119,8 @@ def evaluate(cfg: EvalConfig) -> Dict[str, Any]:
 
 
 def load_finetuned(model: torch.nn.Module, path: PathLike) -> None:
-    """Load a fine-tuned checkpoint (either key layout) into ``model``; every key must match."""
-    from avprep.models import load_file
+    """Load a fine-tuned checkpoint (a file in either key layout, or a model-zoo name) into
+    ``model``; every key must match."""
+    from avprep.models import load_file, resolve
 
-    load_file(model, os.fspath(path))
+    load_file(model, resolve(path))

@@ -88,6 +88,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             loop.write_json(exp / "init.json", init)
     elif not cfg.init_path:
         logger.warning("fine-tuning a model that starts from random weights (no --pretrain_path)")
+    model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
     head = [p for n, p in model.named_parameters() if n.startswith(HEAD_PREFIX)]
     base = [p for n, p in model.named_parameters() if not n.startswith(HEAD_PREFIX)]
     if cfg.freeze_base:
@@ -103,7 +104,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     start_epoch, global_step, best_epoch, best = 1, 0, 0, -math.inf
     if cfg.resume:
-        state = ckpt.load_state(resume_file)
+        state = ckpt.load_resume(resume_file, "finetune")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -119,7 +120,8 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     if runtime.is_main:
         print(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode}) on {len(train_set)} clips "
               f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
-              f"{runtime.device}{', amp' if runtime.amp else ''}), epochs {start_epoch}..{cfg.n_epochs}")
+              f"{runtime.device}{', amp' if runtime.amp else ''}), "
+              f"epochs {start_epoch}..{cfg.n_epochs}")
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()
@@ -139,8 +141,9 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             scaler.update()
             value = float(loss.detach())
             if not math.isfinite(value):
-                raise loop.TrainingDiverged(f"training diverged: loss {value} at epoch {epoch}, "
-                                       f"step {global_step}", cfg.exp_dir)
+                raise loop.TrainingDiverged(
+                    f"training diverged: loss {value} at epoch {epoch}, step {global_step}",
+                    cfg.exp_dir)
             loss_sum += value * a.shape[0]
             count += a.shape[0]
             global_step += 1
@@ -183,7 +186,6 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         loop.barrier(runtime)
 
     return _final_evaluation(model, cfg, runtime, exp, best_epoch)
-
 
 
 def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop.Runtime,

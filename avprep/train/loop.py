@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
 
 import torch
 import torch.distributed as dist
@@ -233,10 +233,11 @@ def all_mean(total: float, count: float, runtime: Runtime) -> float:
 def epoch_bar(loader: DataLoader, epoch: int, n_epochs: int, runtime: Runtime,
               what: str = "epoch") -> Iterator:
     """A progress bar over one pass of ``loader`` (shown by rank 0 only)."""
-    bar = progress(loader, total=len(loader), desc=f"{what} {epoch}/{n_epochs}", unit="batch")
     if not runtime.is_main:
-        bar.disable = True
-    return bar
+        from tqdm import tqdm
+
+        return tqdm(loader, disable=True)
+    return progress(loader, total=len(loader), desc=f"{what} {epoch}/{n_epochs}", unit="batch")
 
 
 # ----------------------------------------------------------------------------- optimization

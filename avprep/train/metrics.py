@@ -74,9 +74,7 @@ def classification_metrics(output: object, target: object) -> Dict[str, float]:
 def similarity(query: object, candidates: object) -> np.ndarray:
     """Cosine similarity matrix ``[n_query, n_candidates]`` between two sets of row vectors."""
     q, c = _as_2d("query", query), _as_2d("candidates", candidates)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    c = c / np.maximum(np.linalg.norm(c, axis=1, keepdims=True), 1e-12)
-    return q @ c.T
+    return _unit_rows(q) @ _unit_rows(c).T
 
 
 def retrieval_ranks(sim: object) -> np.ndarray:
@@ -89,22 +87,45 @@ def retrieval_ranks(sim: object) -> np.ndarray:
 
 
 def recall_at_k(sim: object, ks: Sequence[int] = RECALL_AT) -> Dict[str, float]:
-    """``R@k`` (fraction of queries whose match ranks in the top k) and ``MR`` (median rank, 1-based)."""
+    """``R@k`` (share of queries whose match ranks in the top k) and ``MR`` (median rank,
+    1-based)."""
     ranks = retrieval_ranks(sim)
     out = {f"R@{k}": float(np.mean(ranks < k)) for k in ks}
     out["MR"] = float(np.median(ranks) + 1)
     return out
 
 
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def paired_ranks(query: object, candidates: object, chunk: int = 1024) -> np.ndarray:
+    """:func:`retrieval_ranks` of ``similarity(query, candidates)``, computed a block of rows at a
+    time so that a large evaluation set never holds the full matrix."""
+    q, c = _as_2d("query", query), _as_2d("candidates", candidates)
+    if q.shape != c.shape:
+        raise ValueError(f"paired features must have the same shape, got {q.shape} and {c.shape}")
+    q, c = _unit_rows(q), _unit_rows(c)
+    ranks = np.empty(len(q), dtype=np.int64)
+    for start in range(0, len(q), chunk):
+        sim = q[start:start + chunk] @ c.T
+        rows = np.arange(sim.shape[0])
+        diag = sim[rows, start + rows][:, None]  # from the same product, so ties stay exact
+        ranks[start:start + chunk] = (sim > diag).sum(axis=1)
+    return ranks
+
+
 def retrieval_metrics(audio_feat: object, video_feat: object,
                       ks: Sequence[int] = RECALL_AT) -> Dict[str, float]:
     """Audio->visual (``a2v_``) and visual->audio (``v2a_``) recalls of paired features.
 
-    Row i of ``audio_feat`` and row i of ``video_feat`` come from the same clip.
+    Row i of ``audio_feat`` and row i of ``video_feat`` come from the same clip. Returns
+    ``R@k`` for each k and ``MR``, the median rank (1-based), per direction.
     """
-    sim = similarity(audio_feat, video_feat)
     out = {}
-    for prefix, matrix in (("a2v", sim), ("v2a", sim.T)):
-        for key, value in recall_at_k(matrix, ks).items():
-            out[f"{prefix}_{key}"] = value
+    for prefix, (q, c) in (("a2v", (audio_feat, video_feat)), ("v2a", (video_feat, audio_feat))):
+        ranks = paired_ranks(q, c)
+        for k in ks:
+            out[f"{prefix}_R@{k}"] = float(np.mean(ranks < k))
+        out[f"{prefix}_MR"] = float(np.median(ranks) + 1)
     return out

@@ -119,6 +119,7 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         init = loop.load_init(model, cfg.init_path, "pretrain")
         if runtime.is_main:
             loop.write_json(exp / "init.json", init)
+    model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
     trainables = [p for p in model.parameters() if p.requires_grad]
     optimizer = loop.adam([{"params": trainables, "lr": cfg.lr}])
     scheduler = loop.make_scheduler(optimizer, cfg)
@@ -126,13 +127,14 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     start_epoch, global_step, best_epoch, best_loss = 1, 0, 0, math.inf
     if cfg.resume:
-        state = ckpt.load_state(resume_file)
+        state = ckpt.load_resume(resume_file, "pretrain")
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         start_epoch = state["epoch"] + 1
-        global_step, best_epoch, best_loss = state["global_step"], state["best_epoch"], state["best"]
+        global_step, best_epoch = state["global_step"], state["best_epoch"]
+        best_loss = state["best"]
         ckpt.set_rng_state(state["rng"][runtime.rank] if runtime.rank < len(state["rng"])
                            else state["rng"][0])
     else:
@@ -142,7 +144,8 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     if runtime.is_main:
         print(f"pretraining {cfg.model_size} CAV-MAE on {len(train_set)} clips "
               f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
-              f"{runtime.device}{', amp' if runtime.amp else ''}), epochs {start_epoch}..{cfg.n_epochs}")
+              f"{runtime.device}{', amp' if runtime.amp else ''}), "
+              f"epochs {start_epoch}..{cfg.n_epochs}")
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()
@@ -161,8 +164,9 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             scaler.update()
             values = [float(x.detach()) for x in values]
             if not math.isfinite(values[0]):
-                raise loop.TrainingDiverged(f"training diverged: loss {values[0]} at epoch {epoch}, "
-                                       f"step {global_step}", cfg.exp_dir)
+                raise loop.TrainingDiverged(
+                    f"training diverged: loss {values[0]} at epoch {epoch}, step {global_step}",
+                    cfg.exp_dir)
             sums += np.array(values) * a.shape[0]
             count += a.shape[0]
             global_step += 1
@@ -206,7 +210,6 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     if runtime.is_main:
         loop.write_json(exp / "final_eval.json", final)
     return final
-
 
 
 def _final_evaluation(model: torch.nn.Module, cfg: PretrainConfig, runtime: loop.Runtime,

@@ -14,12 +14,17 @@ To add an engine, put a class with that interface in a module here and name it i
 from __future__ import annotations
 
 import importlib
+import inspect
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol
+
+#: Seconds one item may run before an engine stops it (0 or None: no limit).
+DEFAULT_CLIP_TIMEOUT = 600.0
 
 #: engine name -> "module:Class"
 ENGINES = {
     "local": "avprep.media.engines.local:LocalEngine",
+    "ray": "avprep.media.engines.ray:RayEngine",
 }
 
 
@@ -47,12 +52,20 @@ def engine_names() -> list:
     return sorted(ENGINES)
 
 
-def get_engine(name: str, workers: int, clip_timeout: Optional[float] = None) -> Engine:
-    """Build the engine called ``name`` with ``workers`` workers and a per-item time limit."""
+def get_engine(name: str, workers: int, clip_timeout: Optional[float] = None,
+               address: Optional[str] = None) -> Engine:
+    """Build the engine called ``name`` with ``workers`` workers and a per-item time limit.
+
+    ``address`` (a cluster to join) goes to engines that take one; other engines refuse it.
+    """
     try:
         target = ENGINES[name]
     except KeyError:
         raise ValueError(f"unknown engine {name!r}; known: {', '.join(engine_names())}") from None
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(workers=workers, clip_timeout=clip_timeout)
+    if address is None:
+        return cls(workers=workers, clip_timeout=clip_timeout)
+    if "address" not in inspect.signature(cls).parameters:
+        raise ValueError(f"engine {name!r} does not take an address")
+    return cls(workers=workers, clip_timeout=clip_timeout, address=address)

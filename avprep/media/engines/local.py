@@ -9,7 +9,6 @@ this process (no time limit, no crash isolation): handy for debugging.
 from __future__ import annotations
 
 import multiprocessing
-import sys
 import time
 import traceback
 from collections import deque
@@ -41,9 +40,9 @@ def _worker_main(fn: Callable[[Any], Any], conn) -> None:
 
 
 def _default_context():
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("fork" if sys.platform.startswith("linux")
-                                       and "fork" in methods else "spawn")
+    # not fork: a parent holding threads (torch, OpenMP, a progress bar) can leave a forked
+    # child waiting forever on a lock copied in its held state
+    return multiprocessing.get_context("spawn")
 
 
 class _Worker:

@@ -1,0 +1,112 @@
+"""The released resources as the files in ``manifests/`` describe them (TOML, read with tomllib).
+
+``audioset.toml`` and ``vggsound.toml`` list each dataset's label CSV, data lists and weight lists
+(URL, file name, expected entries, classes); ``models.toml`` the model zoo. The folder is found in
+this order: ``$AVPREP_MANIFESTS``; ``manifests/`` of a source checkout (beside the ``avprep``
+package); ``<prefix>/share/avprep/manifests`` where an installed wheel puts it.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import sysconfig
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Iterable, List, Optional
+
+from avprep.errors import InputError
+
+DATASETS = ("audioset", "vggsound")
+MANIFESTS = DATASETS + ("models",)
+MODEL_GROUPS = ("pretrained", "ablation", "finetuned")
+LIST_GROUPS = {f"{d}-lists": d for d in DATASETS}
+
+
+def _candidates() -> List[Path]:
+    found = []
+    explicit = os.environ.get("AVPREP_MANIFESTS")
+    if explicit:
+        found.append(Path(explicit))
+    found.append(Path(__file__).resolve().parent.parent / "manifests")
+    for base in {sysconfig.get_path("data"), sys.prefix, sys.base_prefix}:
+        found.append(Path(base) / "share" / "avprep" / "manifests")
+    return found
+
+
+def manifest_dir() -> Path:
+    """The folder that holds the manifest files."""
+    for folder in _candidates():
+        if (folder / "models.toml").is_file():
+            return folder
+    raise InputError("manifests not found; looked in "
+                     + ", ".join(str(p) for p in _candidates()))
+
+
+def load_manifest(name: str) -> Dict[str, Any]:
+    """The parsed manifest ``name`` (``audioset``, ``vggsound`` or ``models``)."""
+    if name not in MANIFESTS:
+        raise InputError(f"unknown manifest {name!r}; known: {', '.join(MANIFESTS)}")
+    path = manifest_dir() / f"{name}.toml"
+    try:
+        with open(path, "rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise InputError("manifest file not found", path) from None
+    except tomllib.TOMLDecodeError as err:
+        raise InputError(f"manifest is not valid TOML: {err}", path) from None
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One downloadable file: a label CSV, a list, a weight list or a checkpoint."""
+
+    name: str
+    url: str
+    file: str
+    kind: str
+    source: str
+    info: Dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def resources() -> Dict[str, Resource]:
+    """Every resource of every manifest by name (model aliases included)."""
+    out: Dict[str, Resource] = {}
+    for dataset in DATASETS:
+        for item in load_manifest(dataset)["files"]:
+            out[item["name"]] = Resource(item["name"], item["url"], item["file"], item["kind"],
+                                         dataset, dict(item))
+    for item in load_manifest("models")["models"]:
+        res = Resource(item["name"], item["url"], item["file"], "checkpoint", "models",
+                       dict(item))
+        out[item["name"]] = res
+        for alias in item.get("aliases", []):
+            out[alias] = res
+    return out
+
+
+def groups() -> Dict[str, List[str]]:
+    """Names that stand for several resources: ``audioset-lists``, ``vggsound-lists`` and the
+    model groups ``pretrained``, ``ablation``, ``finetuned``."""
+    out = {g: [f["name"] for f in load_manifest(d)["files"]] for g, d in LIST_GROUPS.items()}
+    models = load_manifest("models")["models"]
+    for group in MODEL_GROUPS:
+        out[group] = [m["name"] for m in models if m["group"] == group]
+    return out
+
+
+def resolve(names: Iterable[str], table: Optional[Dict[str, Resource]] = None) -> List[Resource]:
+    """The resources that ``names`` (resource or group names) stand for, each once, in order."""
+    table = table if table is not None else resources()
+    known_groups = groups()
+    out: Dict[str, Resource] = {}
+    for name in names:
+        members = known_groups.get(name, [name])
+        for member in members:
+            if member not in table:
+                raise InputError(f"unknown resource {member!r}; run 'avprep fetch --list' for "
+                                 "the names")
+            res = table[member]
+            out.setdefault(res.url, res)
+    return list(out.values())

@@ -1,0 +1,182 @@
+#!/usr/bin/env python
+"""Benchmark extraction: the original way vs avprep vs a bare decode, on the same clips, one run.
+
+Methods, each over every clip, best of --repeat passes:
+- original: per clip an ffmpeg process resampling to 16 kHz, a second process keeping channel 0
+  (the original's sox step), and OpenCV seeks for the ten frames (avprep.media.reference), with the
+  outputs written as the original wrote them;
+- avprep: avprep.media.extract_clip per clip, one decoding thread, in this process;
+- bare decode: PyAV decoding all audio and the video up to the last scheduled frame, one thread,
+  nothing converted or written: the floor for any in-process extractor;
+- avprep runner with 1 and 2 worker processes (``run_extract`` on the folder, worker start-up
+  included).
+
+Machines are shared and busy, so besides wall time the script reports CPU time (this process and
+its children): "clips/s per core" is clips per CPU-second. Ratios compare methods of this run only.
+
+    python scripts/bench_extract.py                 # fixtures + 3 synthesized 10 s clips
+    python scripts/bench_extract.py --synth 0 --repeat 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List
+
+ROOT = Path(__file__).resolve().parents[1]
+FIXTURES = ROOT.parent / "shared" / "fixtures" / "cavmae-samples"
+
+
+def cpu_seconds() -> float:
+    """CPU time of this process and its finished children."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+
+
+def original_way(path: Path, out: Path) -> None:
+    """ffmpeg + channel-0 process for audio, OpenCV seeks for frames, outputs written."""
+    from avprep.media.audio import write_wav
+    from avprep.media.reference import reference_audio, reference_frames
+
+    video_id = path.stem
+    write_wav(out / "A" / f"{video_id}.wav", reference_audio(path))
+    for i, jpeg in enumerate(reference_frames(path)):
+        if jpeg is not None:
+            target = out / "F" / f"frame_{i}" / f"{video_id}.jpg"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(jpeg)
+
+
+def avprep_way(path: Path, out: Path) -> None:
+    """avprep.media.extract_clip, one decoding thread."""
+    from avprep.media import extract_clip
+
+    extract_clip(path, out / "A", out / "F", threads=1)
+
+
+def bare_decode(path: Path, out: Path) -> None:
+    """Decode all audio and the video up to the last scheduled frame; convert and write nothing."""
+    import av
+
+    from avprep.media import probe
+
+    with av.open(str(path)) as container:
+        audio = probe.pick_audio_stream(container)
+        video = probe.pick_video_stream(container)
+        timing = probe.video_timing(container, video)
+        last = max(probe.frame_schedule(timing.fps, timing.frame_count))
+        video.codec_context.thread_count = 1
+        decoded = 0
+        for packet in container.demux(*[s for s in (audio, video) if s is not None]):
+            if packet.stream is video:
+                if decoded > last:
+                    continue
+                for _frame in packet.decode():
+                    decoded += 1
+            else:
+                for _frame in packet.decode():
+                    pass
+
+
+def timed(fn: Callable[[], None], repeat: int) -> Dict[str, float]:
+    best = None
+    for _ in range(repeat):
+        c0, t0 = cpu_seconds(), time.perf_counter()
+        fn()
+        wall, cpu = time.perf_counter() - t0, cpu_seconds() - c0
+        if best is None or cpu < best["cpu"]:
+            best = {"wall": wall, "cpu": cpu}
+    return best
+
+
+def per_clip_pass(method: Callable[[Path, Path], None], clips: List[Path], scratch: Path):
+    def run() -> None:
+        out = Path(tempfile.mkdtemp(dir=scratch))
+        for clip in clips:
+            method(clip, out)
+        shutil.rmtree(out)
+    return run
+
+
+def runner_pass(folder: Path, workers: int, scratch: Path):
+    from avprep.media.runner import run_extract
+
+    def run() -> None:
+        out = Path(tempfile.mkdtemp(dir=scratch))
+        summary = run_extract(folder, out / "A", out / "F", log_path=out / "log.jsonl",
+                              workers=workers, show_progress=False)
+        assert summary.failed == 0, summary.line()
+        shutil.rmtree(out)
+    return run
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--synth", type=int, default=3,
+                        help="synthesized 10 s 480x360 h264/aac clips to add (default 3)")
+    parser.add_argument("--repeat", type=int, default=2, help="passes per method, best kept")
+    parser.add_argument("--no-fixtures", action="store_true", help="leave the fixture clips out")
+    args = parser.parse_args(argv)
+
+    scratch = Path(tempfile.mkdtemp(prefix="bench_extract_"))
+    try:
+        folder = scratch / "clips"
+        folder.mkdir()
+        if not args.no_fixtures:
+            for clip in sorted(FIXTURES.glob("*.mp4")) + sorted(FIXTURES.glob("*.webm")):
+                os.symlink(clip, folder / clip.name)
+        if args.synth:
+            from avprep.synth import make_clip
+
+            for k in range(args.synth):
+                # YouTube-like h264: B-frames, a keyframe every 2 s
+                make_clip(folder / f"synth{k}.mp4", duration=10, width=480, height=360,
+                          tone=300 + 100 * k, pattern=("testsrc2", "testsrc", "smptebars")[k % 3],
+                          extra_args=("-preset", "veryfast", "-g", "50"))
+        clips = sorted(folder.iterdir())
+        n = len(clips)
+        print(f"{n} clips: {', '.join(c.name for c in clips)}")
+        print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
+        for clip in clips:  # warm the page cache and the imports
+            bare_decode(clip, scratch)
+        avprep_way(clips[0], scratch / "warm")
+
+        rows = {
+            "original (ffmpeg x2 + OpenCV seeks)": timed(
+                per_clip_pass(original_way, clips, scratch), args.repeat),
+            "avprep extract_clip": timed(per_clip_pass(avprep_way, clips, scratch), args.repeat),
+            "bare PyAV decode": timed(per_clip_pass(bare_decode, clips, scratch), args.repeat),
+            "avprep runner, 1 worker": timed(runner_pass(folder, 1, scratch), args.repeat),
+            "avprep runner, 2 workers": timed(runner_pass(folder, 2, scratch), args.repeat),
+        }
+        print(f"\n{'method':38s} {'wall s':>8s} {'clips/s':>8s} {'CPU s/clip':>11s} "
+              f"{'clips/s/core':>13s}")
+        for name, r in rows.items():
+            print(f"{name:38s} {r['wall']:8.2f} {n / r['wall']:8.2f} {r['cpu'] / n:11.3f} "
+                  f"{n / r['cpu']:13.2f}")
+        orig = rows["original (ffmpeg x2 + OpenCV seeks)"]
+        ours = rows["avprep extract_clip"]
+        bare = rows["bare PyAV decode"]
+        one, two = rows["avprep runner, 1 worker"], rows["avprep runner, 2 workers"]
+        print("\nratios (same run):")
+        print(f"  avprep vs original, per core (CPU): {orig['cpu'] / ours['cpu']:.2f}x faster "
+              f"(goal >= 3x); wall: {orig['wall'] / ours['wall']:.2f}x")
+        print(f"  avprep vs bare decode, per core (CPU): {ours['cpu'] / bare['cpu']:.2f}x the "
+              f"time (goal <= 1.5x); wall: {ours['wall'] / bare['wall']:.2f}x")
+        print(f"  runner 2 workers vs 1, wall: {one['wall'] / two['wall']:.2f}x "
+              f"(2 CPUs shared with other work here)")
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
