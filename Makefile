@@ -100,8 +100,8 @@ fbank, image, label = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, sa
 print(f"   AudiosetDataset + BalancedSampler: a batch of {len(fbank)}: fbank {tuple(fbank.shape)}, "
       f"image {tuple(image.shape)}, label {tuple(label.shape)}; drawn rows {list(sampler)[:8]}")
 endef
-export demo_show_batch
 
+demo: export AVPREP_DEMO_BATCH_PY = $(demo_show_batch)
 demo: install
 	@set -euo pipefail; \
 	if [ -z "$(DEMO_OUT)" ]; then echo "make demo: DEMO_OUT must name a folder" >&2; exit 2; fi; \
@@ -115,7 +115,7 @@ demo: install
 	$(MAKE) --no-print-directory -o $(STAMP) prepare-audioset VIDEOS="$$samples/videos" \
 	  OUT="$$out" LISTS="$$samples/released" WORKERS=$(WORKERS); \
 	echo "== 3/4 one batch through the Dataset with the balanced sampler"; \
-	$(BIN)/python -c "$$demo_show_batch" "$$lists/$(AUDIOSET_TRAIN).json" "$$labels" \
+	$(BIN)/python -c "$$AVPREP_DEMO_BATCH_PY" "$$lists/$(AUDIOSET_TRAIN).json" "$$labels" \
 	  "$$lists/$(AUDIOSET_TRAIN)_weight.csv"; \
 	echo "== 4/4 a tiny CAV-MAE on CPU: pretrain 1 epoch, then fine-tune 1 epoch (balanced sampling)"; \
 	rm -rf "$$exp"; \

@@ -3,12 +3,14 @@
 ``audioset.toml`` and ``vggsound.toml`` list each dataset's label CSV, data lists and weight lists
 (URL, file name, expected entries, classes); ``models.toml`` the model zoo. The folder is found in
 this order: ``$AVPREP_MANIFESTS``; ``manifests/`` of a source checkout (beside the ``avprep``
-package); ``<prefix>/share/avprep/manifests`` where an installed wheel puts it.
+package); ``<prefix>/share/avprep/manifests`` where an installed wheel puts it (setup.cfg's
+``data_files``), for the environment's prefix or the user base of ``pip install --user``.
 """
 
 from __future__ import annotations
 
 import os
+import site
 import sys
 import sysconfig
 import tomllib
@@ -30,7 +32,8 @@ def _candidates() -> List[Path]:
     if explicit:
         found.append(Path(explicit))
     found.append(Path(__file__).resolve().parent.parent / "manifests")
-    for base in {sysconfig.get_path("data"), sys.prefix, sys.base_prefix}:
+    bases = [sysconfig.get_path("data"), sys.prefix, sys.base_prefix, site.USER_BASE]
+    for base in dict.fromkeys(b for b in bases if b):
         found.append(Path(base) / "share" / "avprep" / "manifests")
     return found
 

@@ -16,6 +16,7 @@ its children): "clips/s per core" is clips per CPU-second. Ratios compare method
 
     python scripts/bench_extract.py                 # fixtures + 3 synthesized 10 s clips
     python scripts/bench_extract.py --synth 0 --repeat 3
+    python scripts/bench_extract.py --clips DIR --workers 1,2,4,8
 """
 
 from __future__ import annotations
@@ -118,61 +119,105 @@ def runner_pass(folder: Path, workers: int, scratch: Path):
     return run
 
 
+def original_available() -> bool:
+    """Whether OpenCV and the packaged ffmpeg (the original way's tools) are installed."""
+    try:
+        import cv2  # noqa: F401
+
+        from avprep.synth import ffmpeg_exe
+
+        return Path(ffmpeg_exe()).exists()
+    except Exception:
+        return False
+
+
+def gather_clips(args, folder: Path) -> List[Path]:
+    if args.clips:
+        for clip in sorted(Path(args.clips).iterdir()):
+            if clip.is_file():
+                os.symlink(clip.resolve(), folder / clip.name)
+        return sorted(folder.iterdir())
+    if not args.no_fixtures:
+        for clip in sorted(FIXTURES.glob("*.mp4")) + sorted(FIXTURES.glob("*.webm")):
+            os.symlink(clip, folder / clip.name)
+    if args.synth:
+        from avprep.synth import make_clip
+
+        for k in range(args.synth):
+            # YouTube-like h264: B-frames, a keyframe every 2 s
+            make_clip(folder / f"synth{k}.mp4", duration=10, width=480, height=360,
+                      tone=300 + 100 * k, pattern=("testsrc2", "testsrc", "smptebars")[k % 3],
+                      extra_args=("-preset", "veryfast", "-g", "50"))
+    return sorted(folder.iterdir())
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--synth", type=int, default=3,
                         help="synthesized 10 s 480x360 h264/aac clips to add (default 3)")
     parser.add_argument("--repeat", type=int, default=2, help="passes per method, best kept")
     parser.add_argument("--no-fixtures", action="store_true", help="leave the fixture clips out")
+    parser.add_argument("--clips", metavar="DIR", help="use the videos in DIR instead")
+    parser.add_argument("--workers", default="1,2", metavar="LIST",
+                        help="worker counts for the runner rows (default 1,2)")
     args = parser.parse_args(argv)
+    worker_counts = [int(w) for w in args.workers.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="bench_extract_"))
     try:
         folder = scratch / "clips"
         folder.mkdir()
-        if not args.no_fixtures:
-            for clip in sorted(FIXTURES.glob("*.mp4")) + sorted(FIXTURES.glob("*.webm")):
-                os.symlink(clip, folder / clip.name)
-        if args.synth:
-            from avprep.synth import make_clip
-
-            for k in range(args.synth):
-                # YouTube-like h264: B-frames, a keyframe every 2 s
-                make_clip(folder / f"synth{k}.mp4", duration=10, width=480, height=360,
-                          tone=300 + 100 * k, pattern=("testsrc2", "testsrc", "smptebars")[k % 3],
-                          extra_args=("-preset", "veryfast", "-g", "50"))
-        clips = sorted(folder.iterdir())
+        clips = gather_clips(args, folder)
         n = len(clips)
         print(f"{n} clips: {', '.join(c.name for c in clips)}")
         print(f"machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}")
         for clip in clips:  # warm the page cache and the imports
             bare_decode(clip, scratch)
         avprep_way(clips[0], scratch / "warm")
+        with_original = original_available()
+        if not with_original:
+            print("OpenCV or the packaged ffmpeg is missing: the original way is left out")
 
-        rows = {
-            "original (ffmpeg x2 + OpenCV seeks)": timed(
-                per_clip_pass(original_way, clips, scratch), args.repeat),
-            "avprep extract_clip": timed(per_clip_pass(avprep_way, clips, scratch), args.repeat),
-            "bare PyAV decode": timed(per_clip_pass(bare_decode, clips, scratch), args.repeat),
-            "avprep runner, 1 worker": timed(runner_pass(folder, 1, scratch), args.repeat),
-            "avprep runner, 2 workers": timed(runner_pass(folder, 2, scratch), args.repeat),
-        }
+        methods = [("avprep extract_clip", avprep_way), ("bare PyAV decode", bare_decode)]
+        if with_original:
+            methods.insert(0, ("original (ffmpeg x2 + OpenCV seeks)", original_way))
+        rows = {name: timed(per_clip_pass(fn, clips, scratch), args.repeat)
+                for name, fn in methods}
+        for workers in worker_counts:
+            rows[f"avprep runner, {workers} workers"] = timed(
+                runner_pass(folder, workers, scratch), args.repeat)
         print(f"\n{'method':38s} {'wall s':>8s} {'clips/s':>8s} {'CPU s/clip':>11s} "
               f"{'clips/s/core':>13s}")
         for name, r in rows.items():
             print(f"{name:38s} {r['wall']:8.2f} {n / r['wall']:8.2f} {r['cpu'] / n:11.3f} "
                   f"{n / r['cpu']:13.2f}")
-        orig = rows["original (ffmpeg x2 + OpenCV seeks)"]
-        ours = rows["avprep extract_clip"]
-        bare = rows["bare PyAV decode"]
-        one, two = rows["avprep runner, 1 worker"], rows["avprep runner, 2 workers"]
+
+        print(f"\nper clip, CPU ms (best of {args.repeat}):")
+        labels = [("original", original_way)] if with_original else []
+        labels += [("avprep", avprep_way), ("bare", bare_decode)]
+        print(f"{'clip':28s}" + "".join(f" {label:>9s}" for label, _ in labels)
+              + (f" {'orig/avprep':>12s}" if with_original else "") + f" {'avprep/bare':>12s}")
+        for clip in clips:
+            cost = {label: timed(per_clip_pass(fn, [clip], scratch), args.repeat)["cpu"]
+                    for label, fn in labels}
+            line = f"{clip.name[:28]:28s}" + "".join(f" {cost[l] * 1e3:9.0f}" for l, _ in labels)
+            if with_original:
+                line += f" {cost['original'] / cost['avprep']:12.2f}"
+            print(line + f" {cost['avprep'] / cost['bare']:12.2f}")
+
+        ours, bare = rows["avprep extract_clip"], rows["bare PyAV decode"]
         print("\nratios (same run):")
-        print(f"  avprep vs original, per core (CPU): {orig['cpu'] / ours['cpu']:.2f}x faster "
-              f"(goal >= 3x); wall: {orig['wall'] / ours['wall']:.2f}x")
+        if with_original:
+            orig = rows["original (ffmpeg x2 + OpenCV seeks)"]
+            print(f"  avprep vs original, per core (CPU): {orig['cpu'] / ours['cpu']:.2f}x faster "
+                  f"(goal >= 3x); wall: {orig['wall'] / ours['wall']:.2f}x")
         print(f"  avprep vs bare decode, per core (CPU): {ours['cpu'] / bare['cpu']:.2f}x the "
               f"time (goal <= 1.5x); wall: {ours['wall'] / bare['wall']:.2f}x")
-        print(f"  runner 2 workers vs 1, wall: {one['wall'] / two['wall']:.2f}x "
-              f"(2 CPUs shared with other work here)")
+        base = rows[f"avprep runner, {worker_counts[0]} workers"]
+        for workers in worker_counts[1:]:
+            r = rows[f"avprep runner, {workers} workers"]
+            print(f"  runner {workers} workers vs {worker_counts[0]}, wall: "
+                  f"{base['wall'] / r['wall']:.2f}x")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import resource
 import shutil
 import statistics
 import tempfile
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import List
 
 from avprep.media.engines.local import LocalEngine
-from avprep.media.engines.ray import RayEngine
+from avprep.media.engines.ray import LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine
 from avprep.media.runner import find_inputs, run_extract
 from avprep.synth import make_clip
 
@@ -49,13 +50,14 @@ def prepare_inputs(folder: Path, videos: str, clips: int, seconds: float, width:
 
 
 def start_ray(workers: int, temp: str) -> float:
-    """Start a local Ray session with ``workers`` CPUs; seconds it took."""
+    """Start a local Ray session as the engine would, with ``workers`` CPUs; seconds it took."""
     import ray
 
     start = time.perf_counter()
     ray.init(address="local", num_cpus=workers, include_dashboard=False,
              _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=logging.ERROR,
-             object_store_memory=128 * 2**20, _temp_dir=temp)
+             object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp,
+             _system_config=LOCAL_SYSTEM_CONFIG)
     ray.get(ray.remote(lambda: None).remote())  # a worker is up
     return time.perf_counter() - start
 
@@ -109,27 +111,35 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f} at start")
         rows = []
         for workers in args.workers:
-            warm_up(paths, root / "out", "local", workers)
-            local = statistics.median(extract_rate(root / "in", root / "out", "local", workers)
-                                      for _ in range(args.repeat))
-            local_ms = per_item_ms(LocalEngine(workers=workers), args.noop_items)
             temp = tempfile.mkdtemp(prefix="avprep-ray-")
             try:
                 startup = start_ray(workers, temp)
+                warm_up(paths, root / "out", "local", workers)
                 warm_up(paths, root / "out", "ray", workers)
-                remote = statistics.median(extract_rate(root / "in", root / "out", "ray",
-                                                        workers) for _ in range(args.repeat))
+                local, remote, cpu = [], [], []
+                for _ in range(args.repeat):  # alternate, so both see the same load
+                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    local.append(extract_rate(root / "in", root / "out", "local", workers))
+                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                    cpu.append((after.ru_utime + after.ru_stime - before.ru_utime
+                                - before.ru_stime) / len(paths))
+                    remote.append(extract_rate(root / "in", root / "out", "ray", workers))
+                local_ms = per_item_ms(LocalEngine(workers=workers), args.noop_items)
                 with RayEngine(workers=workers) as engine:
                     ray_ms = per_item_ms(engine, args.noop_items)
             finally:
                 ray.shutdown()
                 shutil.rmtree(temp, ignore_errors=True)
-            rows.append((workers, local, remote, startup, local_ms, ray_ms))
+            rows.append((workers, statistics.median(local), statistics.median(remote), startup,
+                         local_ms, ray_ms, statistics.median(cpu)))
         print(f"{'workers':>7} {'local clips/s':>13} {'ray clips/s':>11} {'ray/local':>9} "
-              f"{'ray start s':>11} {'local ms/item':>13} {'ray ms/item':>11}")
-        for workers, local, remote, startup, local_ms, ray_ms in rows:
+              f"{'ray start s':>11} {'local ms/item':>13} {'ray ms/item':>11} "
+              f"{'CPU s/clip':>10}")
+        for workers, local, remote, startup, local_ms, ray_ms, cpu in rows:
             print(f"{workers:>7} {local:>13.2f} {remote:>11.2f} {remote / local:>9.2f} "
-                  f"{startup:>11.1f} {local_ms:>13.2f} {ray_ms:>11.2f}")
+                  f"{startup:>11.1f} {local_ms:>13.2f} {ray_ms:>11.2f} {cpu:>10.3f}")
+        print(f"clips/s per core at {rows[-1][0]} workers (one decoder thread each, from the "
+              f"local workers' CPU time): {1 / rows[-1][-1]:.2f}")
         if len(rows) > 1:
             first, last = rows[0], rows[-1]
             scale = last[0] / first[0]

@@ -15,7 +15,7 @@ from PIL import Image
 from avprep import layout
 from avprep.cli import main
 from avprep.errors import InputError
-from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_labels, read_list,
+from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_list,
                           read_weights, write_labels, write_list, write_weights)
 from avprep.lists.build import MediaIndex, build_list, read_failure_log, summarize
 

@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 from avprep.lists import compute_weights, read_labels, read_list, read_weights
 from avprep.lists.ids import audioset_id, video_id_of, vggsound_id

@@ -32,6 +32,8 @@ CASES = {
     "webm_vp9_opus": ("webm", dict(vcodec="libvpx-vp9", acodec="libopus", sample_rate=48000,
                                    channels=1), True),
     "mov_h264_aac_5.1": ("mov", dict(channels=6), True),
+    # packed (interleaved) 16-bit samples, three channels
+    "mkv_h264_pcm_3ch": ("mkv", dict(acodec="pcm_s16le", channels=3), True),
     "mp4_portrait": ("mp4", dict(width=120, height=160), True),
     "mp4_short_2s": ("mp4", dict(duration=2), True),
     "mp4_long_12s": ("mp4", dict(duration=12, width=96, height=64), True),

@@ -26,6 +26,7 @@ STAMP = ".venv/.avprep-installed"  # tests never (re)install: `make test` has do
 
 
 def load_sample_maker():
+    """The demo's sample maker, ``scripts/make_sample_clips.py``, as a module."""
     spec = importlib.util.spec_from_file_location("make_sample_clips",
                                                   ROOT / "scripts" / "make_sample_clips.py")
     module = importlib.util.module_from_spec(spec)
@@ -61,6 +62,7 @@ def serve_folder(folder: Path):
 
 
 def media_mtimes(out: Path) -> dict:
+    """path -> mtime of every extracted file."""
     return {p: p.stat().st_mtime_ns for p in sorted((out / "audio").rglob("*"))
             + sorted((out / "frames").rglob("*")) if p.is_file()}
 
@@ -142,7 +144,8 @@ def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path, sam
                                      duration=3.0, seed=2)
     out, cache = tmp_path / "out", tmp_path / "cache"
     with serve_folder(Path(info["released"])) as url:
-        env = dict(os.environ, AVPREP_FETCH_BASE_URL=url)
+        env = dict(os.environ, AVPREP_FETCH_BASE_URL=url, no_proxy="127.0.0.1",
+                   NO_PROXY="127.0.0.1")
         run = make_prepare("vggsound", Path(info["videos"]), out, None,
                            f"LISTS_CACHE={cache}", "KEEP_RELEASED_WEIGHTS=1", env=env)
     assert run.returncode == 0, run.stdout + run.stderr

@@ -25,7 +25,7 @@ from avprep.cli import main
 from avprep.errors import InputError
 from avprep.media.clip import WRITTEN, process_clip
 from avprep.media.engines import get_engine
-from avprep.media.engines.ray import RayEngine
+from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, RayEngine
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips
 from avprep.synth import make_clip
@@ -108,7 +108,7 @@ def ray_session():
     temp = tempfile.mkdtemp(prefix="avprep-ray-")
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
-             _temp_dir=temp)
+             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
     # the helpers below live in this test module, which Ray's workers cannot import
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray.get_runtime_context().gcs_address

@@ -234,6 +234,10 @@ def test_save_model_false_and_input_errors(tmp_path, capsys):
     assert (exp / "models" / "best_audio_model.pth").is_file() and (exp / "resume.pth").is_file()
     assert json.loads((exp / "final_eval.json").read_text())["frames"] == [5]
     capsys.readouterr()
+    # a label CSV whose class count differs from --n_class
+    assert main(["train", "finetune", *base, "-b", "3", "--n_class", "10",
+                 "--exp-dir", str(tmp_path / "z")]) == 2
+    assert "527 classes but --n_class is 10" in capsys.readouterr().err
     # a batch larger than the training list
     assert main(["train", "finetune", *base, "-b", "7", "--exp-dir", str(tmp_path / "x")]) == 2
     assert "fewer than one batch" in capsys.readouterr().err

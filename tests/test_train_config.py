@@ -185,3 +185,13 @@ def test_weight_file_naming_rule(tmp_path):
     explicit.write_text("1.0\n")
     cfg = FinetuneConfig(data_train="/d/as_20k.json", weight_file=str(explicit))
     assert loop.weight_file_path(cfg) == explicit
+
+
+def test_eval_help_and_train_without_subcommand(capsys):
+    assert _exit_code(["eval", "--help"]) == 0
+    text = capsys.readouterr().out
+    for flag in ("--data-eval", "--label-csv", "--n_class", "--model", "--model-size", "--ftmode",
+                 "--json", "--skip_frame_agg", "example:"):
+        assert flag in text
+    assert main(["train"]) == 2
+    assert "pretrain or finetune" in capsys.readouterr().err

@@ -59,6 +59,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         retrieval R@1/5/10 both ways, per epoch), result.csv, final_eval.json, args.json and
         resume.pth (continue with --resume). Defaults are the original script's argparse
         defaults; pass the published settings as in its egs/ scripts.
+
+        Fixed as published: Adam with betas (0.95, 0.999) and weight decay 5e-7; contrastive
+        temperature 0.05. Published settings (AudioSet, CAV-MAE scale++): --masking_ratio 0.75,
+        --contrast_loss_weight 0.01, --mae_loss_weight 1.0, --norm_pix_loss True, --noise True,
+        --lr 2e-4 at batch 256, 25 epochs, lr halved every 5 epochs from epoch 10
+        (--lrscheduler_start 10 --lrscheduler_step 5 --lrscheduler_decay 0.5).
         """, PRETRAIN_EXAMPLE, _pretrain)
     add_options(p, PretrainConfig)
     p.set_defaults(command="train pretrain")
@@ -72,6 +78,13 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         validation loss, mAP, AUC, d-prime, acc per epoch), final_eval.json (the final model on
         --data-eval or --data-val, averaged over the 10 frames), mul_frame_res.csv, result.csv,
         args.json and resume.pth (continue with --resume).
+
+        Fixed as published: Adam with betas (0.95, 0.999) and weight decay 5e-7; the new head
+        (mlp_head) learns at --lr x --head_lr. Published settings: --head_lr 10 to 100, lr
+        halved every epoch from epoch 2 or 5 (--lrscheduler_start, --lrscheduler_step 1),
+        --wa True over the later epochs, --mixup 0.5 --freqm 48 --timem 192 --noise True
+        --label_smooth 0.1, balanced sampling (--bal bal) for AudioSet-2M and VGGSound; the final
+        evaluation averages predictions over the 10 frames (--skip_frame_agg False).
         """, FINETUNE_EXAMPLE, _finetune)
     add_options(f, FinetuneConfig)
     f.set_defaults(command="train finetune")
@@ -96,24 +109,24 @@ def _no_subcommand(args: argparse.Namespace) -> int:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from avprep.train import pretrain
     from avprep.train.config import PretrainConfig, from_args
+    from avprep.train.pretrain import pretrain
 
     pretrain(from_args(args, PretrainConfig))
     return 0
 
 
 def _finetune(args: argparse.Namespace) -> int:
-    from avprep.train import finetune
     from avprep.train.config import FinetuneConfig, from_args
+    from avprep.train.finetune import finetune
 
     finetune(from_args(args, FinetuneConfig))
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
-    from avprep.train import evaluate
     from avprep.train.config import EvalConfig, from_args
+    from avprep.train.evaluate import evaluate
 
     result = evaluate(from_args(args, EvalConfig))
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports

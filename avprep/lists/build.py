@@ -23,7 +23,7 @@ import numpy as np
 from avprep import atomic
 from avprep.errors import InputError
 from avprep.layout import N_FRAMES
-from avprep.lists import DataList, Entry, LabelSet, compute_weights, write_list, write_weights
+from avprep.lists import DataList, LabelSet, compute_weights, write_list, write_weights
 from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
 
@@ -69,7 +69,7 @@ def _files_with_suffix(folder: Path, suffix: str) -> Set[str]:
     with entries:
         for item in entries:
             name = item.name
-            if not name.endswith(suffix) or atomic.is_temp(name):
+            if not name.endswith(suffix):
                 continue
             try:
                 if item.is_file():
@@ -116,14 +116,6 @@ class BuildResult:
             "unsafe_examples": [{"index": i, "video_id": vid, "reason": reason}
                                 for i, vid, reason in self.unsafe[:10]],
         }
-
-
-def local_entry(entry: Entry, audio_dir: PathLike, frame_dir: PathLike) -> Entry:
-    """``entry`` with ``wav`` and ``video_path`` pointing at the local media (absolute paths)."""
-    audio = os.path.abspath(os.fspath(audio_dir))
-    frames = os.path.abspath(os.fspath(frame_dir))
-    return Entry(video_id=entry.video_id, wav=os.path.join(audio, f"{entry.video_id}.wav"),
-                 video_path=frames, labels=entry.labels)
 
 
 def check_weights_length(weights: np.ndarray, n_entries: int, path: Optional[PathLike]) -> None:

@@ -30,7 +30,7 @@ def entry_class_pairs(data: DataList, labels: LabelSet):
     split = pc.split_pattern(data.arrow_column("labels"), ",")
     lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False)
     entry = np.repeat(np.arange(len(data), dtype=np.int64), lengths)
-    cls = pc.index_in(split.flatten(), value_set=pa.array(labels.mids, pa.string()))
+    cls = pc.index_in(pc.list_flatten(split), value_set=pa.array(labels.mids, pa.string()))
     known = ~cls.is_null().to_numpy(zero_copy_only=False)
     cls = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     entry, cls = entry[known], cls[known]

@@ -12,6 +12,7 @@ from typing import Dict, Iterable, Iterator, List, Mapping, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 FIELDS = ("video_id", "wav", "video_path", "labels")
 _ITER_BATCH = 65536
@@ -38,9 +39,20 @@ class Entry:
                 "labels": self.labels}
 
 
-def _as_string_array(values: Column, name: str) -> pa.Array:
+def _as_string_array(values: Column, name: str) -> Union[pa.Array, pa.ChunkedArray]:
     if isinstance(values, pa.ChunkedArray):
-        values = values.combine_chunks() if values.num_chunks != 1 else values.chunk(0)
+        if values.num_chunks == 1:
+            values = values.chunk(0)
+        elif values.num_chunks == 0:
+            values = pa.array([], type=pa.string())
+        else:
+            kind = values.type
+            if not (pa.types.is_string(kind) or (pa.types.is_dictionary(kind)
+                                                 and pa.types.is_string(kind.value_type))):
+                values = values.cast(pa.string())
+            if values.null_count:
+                raise TypeError(f"column {name} has {values.null_count} missing values")
+            return values
     if isinstance(values, pa.Array):
         if pa.types.is_dictionary(values.type):
             if pa.types.is_string(values.type.value_type) and values.null_count == 0:
@@ -56,7 +68,9 @@ def _as_string_array(values: Column, name: str) -> pa.Array:
     return pa.array(list(values), type=pa.string())
 
 
-def _plain(values: pa.Array) -> pa.Array:
+def _plain(values: Union[pa.Array, pa.ChunkedArray]) -> pa.Array:
+    if isinstance(values, pa.ChunkedArray):
+        values = values.combine_chunks()
     return values.dictionary_decode() if pa.types.is_dictionary(values.type) else values
 
 
@@ -114,9 +128,12 @@ class DataList:
             column = arrays[name]
             if pa.types.is_dictionary(column.type) or len(column) < 2:
                 continue
-            encoded = column.dictionary_encode()
-            if len(encoded.dictionary) * 2 <= len(column):
-                arrays[name] = encoded
+            distinct = pc.unique(column)
+            if len(distinct) * 2 <= len(column):
+                indices = pc.index_in(column, value_set=distinct).cast(pa.int32())
+                if isinstance(indices, pa.ChunkedArray):
+                    indices = indices.combine_chunks()
+                arrays[name] = pa.DictionaryArray.from_arrays(indices, distinct)
         return DataList(**arrays)
 
     # columns ------------------------------------------------------------------------------
@@ -128,8 +145,9 @@ class DataList:
             self._python[name] = self._arrays[name].to_pylist()
         return self._python[name]
 
-    def arrow_column(self, name: str) -> pa.Array:
-        """Column ``name`` as an Arrow string array (no copy)."""
+    def arrow_column(self, name: str) -> Union[pa.Array, pa.ChunkedArray]:
+        """Column ``name`` as Arrow strings, no copy: a string array, a chunked one (as parsed
+        in pieces) or a dictionary array (``video_path`` of a read list)."""
         return self._arrays[name]
 
     @property

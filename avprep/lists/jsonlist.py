@@ -156,7 +156,7 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
         pieces = [part.field(i) for part in parts]
         if any(piece.null_count for piece in pieces):
             return None  # a missing field: the stdlib reader names the entry
-        column = pieces[0] if len(pieces) == 1 else pa.concat_arrays(pieces)
+        column = pa.chunked_array(pieces, type=pa.string())
         try:
             column.validate(full=True)  # Arrow's JSON reader does not check UTF-8
         except pa.ArrowInvalid:

@@ -105,7 +105,7 @@ def check_ids(data: DataList, report: Report) -> None:
     n = len(data)
     if n == 0:
         return
-    codes = pc.dictionary_encode(ids).indices.to_numpy(zero_copy_only=False)
+    codes = pc.index_in(ids, value_set=pc.unique(ids)).to_numpy(zero_copy_only=False)
     first = np.zeros(n, dtype=bool)
     _, first_idx = np.unique(codes, return_index=True)
     first[first_idx] = True
@@ -136,7 +136,7 @@ def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
     split = pc.split_pattern(raw, ",")
     lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
     entry = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    pieces = split.flatten()
+    pieces = pc.list_flatten(split)
     blank = pc.equal(pieces, "").to_numpy(zero_copy_only=False) & ~empty[entry]
     bad_rows = np.zeros(n, dtype=bool)
     bad_rows[entry[blank]] = True

@@ -79,13 +79,14 @@ def label_indices(data: DataList, labels: LabelSet):
     label string counts as one empty, unknown label, as in the original).
     """
     split = pc.split_pattern(data.arrow_column("labels"), ",")
-    offsets = split.offsets.to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = offsets - offsets[0]
-    mids = split.flatten()
+    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
+    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    mids = pc.list_flatten(split)
     table = pa.array(labels.mids, type=pa.string())
     flat = pc.index_in(mids, value_set=table)
     if flat.null_count:
         bad = int(np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0])
+        mids = mids.combine_chunks() if isinstance(mids, pa.ChunkedArray) else mids
         entry = int(np.searchsorted(offsets, bad, side="right") - 1)
         raise InputError(f"label {mids[bad].as_py()!r} of {data[entry].video_id!r} is not in "
                          "the label CSV", entry=entry)

@@ -16,6 +16,22 @@ PathLike = Union[str, "os.PathLike[str]"]
 SAMPLE_RATE = 16000
 
 
+_DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,
+           "flt": np.float32, "dbl": np.float64}
+
+
+def _channel0(frame) -> np.ndarray:
+    """Channel 0 of a decoded audio frame as a ``(1, samples)`` array, read from its first plane
+    (the whole of a planar frame's plane 0 is channel 0; a packed frame interleaves them)."""
+    fmt = frame.format
+    dtype = _DTYPES[fmt.name.rstrip("p")]
+    plane = np.frombuffer(frame.planes[0], dtype=dtype)
+    if fmt.is_planar:
+        return plane[:frame.samples].reshape(1, -1)
+    channels = frame.layout.nb_channels
+    return plane[:frame.samples * channels:channels].reshape(1, -1)
+
+
 class Channel0Resampler:
     """Feed decoded audio frames; :meth:`finish` returns channel 0 at 16 kHz as int16.
 
@@ -62,11 +78,7 @@ class Channel0Resampler:
                 self._drain(self._resampler.resample(None))
             self._resampler = av.AudioResampler(format="s16p", layout="mono", rate=self.rate)
             self._setup = setup
-        data = frame.to_ndarray()
-        if frame.format.is_planar:
-            data = data[:1]
-        else:
-            data = data.reshape(-1, frame.layout.nb_channels)[:, :1].reshape(1, -1)
+        data = _channel0(frame)
         self._pending.append(data)
         self._pending_samples += frame.samples
         if self._pending_samples >= frame.sample_rate:

@@ -1,14 +1,16 @@
 """Pretraining, fine-tuning and evaluation of CAV-MAE, with the original scripts' options.
 
-- :func:`pretrain` with a :class:`PretrainConfig` (:mod:`avprep.train.pretrain`);
-- :func:`finetune` with a :class:`FinetuneConfig` (:mod:`avprep.train.finetune`);
-- :func:`evaluate` with an :class:`EvalConfig` (:mod:`avprep.train.evaluate`);
-- metrics (mAP, AUC, d-prime, accuracy, retrieval R@k) in :mod:`avprep.train.metrics`.
+- :mod:`avprep.train.pretrain`: ``pretrain(PretrainConfig(...))``, masked reconstruction plus
+  audio-visual contrast;
+- :mod:`avprep.train.finetune`: ``finetune(FinetuneConfig(...))``, a classifier from a pretrained
+  checkpoint, then the final 10-frame evaluation;
+- :mod:`avprep.train.evaluate`: ``evaluate(EvalConfig(...))``, a fine-tuned checkpoint on a list;
+- :mod:`avprep.train.metrics`: mAP, AUC, d-prime, accuracy, retrieval R@k;
+- :mod:`avprep.train.config`: the settings as plain values, under the original option names.
+
+Only the configs are imported here, so ``avprep --help`` does not load torch.
 """
 
 from avprep.train.config import EvalConfig, FinetuneConfig, PretrainConfig
-from avprep.train.evaluate import evaluate
-from avprep.train.finetune import finetune
-from avprep.train.pretrain import pretrain
 
-__all__ = ["EvalConfig", "FinetuneConfig", "PretrainConfig", "evaluate", "finetune", "pretrain"]
+__all__ = ["EvalConfig", "FinetuneConfig", "PretrainConfig"]

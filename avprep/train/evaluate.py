@@ -77,6 +77,7 @@ def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
         dataset = loop.make_dataset(data, label_csv,
                                     {**loop.audio_conf(cfg, "eval"), "frame_use": frame})
         n = len(dataset)
+        loop.check_classes(dataset, cfg.n_class, label_csv)
         loader = loop.eval_loader(dataset, cfg.batch_size, cfg.num_workers, runtime)
         logits, target_f, _ = predict(model, loader, ftmode, runtime)
         target = target_f.numpy()

@@ -75,6 +75,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),
         label_smooth=cfg.label_smooth, seed=cfg.seed))
     val_set = loop.make_dataset(cfg.data_val, cfg.label_csv, loop.audio_conf(cfg, "eval"))
+    loop.check_classes(train_set, cfg.n_class, cfg.label_csv)
     train_loader = loop.train_loader(train_set, cfg, runtime)
     val_loader = loop.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
 

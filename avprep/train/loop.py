@@ -147,6 +147,14 @@ def make_dataset(data: PathLike, label_csv: PathLike, conf: Dict[str, Any]) -> D
     return AudiosetDataset(os.fspath(data), conf, os.fspath(label_csv))
 
 
+def check_classes(dataset: Dataset, n_class: int, label_csv: PathLike) -> None:
+    """The label CSV must define exactly ``--n_class`` classes (the model's output size)."""
+    found = getattr(dataset, "label_num", None)
+    if found is not None and found != n_class:
+        raise InputError(f"the label CSV has {found} classes but --n_class is {n_class}",
+                         label_csv)
+
+
 def weight_file_path(cfg: CommonConfig) -> Path:
     """Where the sample weights of ``--data-train`` are, by the original's naming rule.
 

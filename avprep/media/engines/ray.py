@@ -1,8 +1,8 @@
 """The Ray engine: each item a Ray task, on a local Ray cluster started here or on an existing one.
 
 With no address (and no ``RAY_ADDRESS`` in the environment) the engine starts a private Ray
-cluster on this machine, bound to 127.0.0.1 with no dashboard, with ``workers`` CPUs and its own
-temporary folder, and shuts it down in :meth:`RayEngine.close`. With an address it joins that
+cluster on this machine, bound to 127.0.0.1 with no dashboard, with ``workers`` CPUs, its own
+temporary folder and workers at normal priority, and shuts it down in :meth:`RayEngine.close`. With an address it joins that
 cluster as a driver and only disconnects when done: it never stops a cluster it did not start.
 When this process is already connected to Ray (``ray.init`` was called), that session is used
 and left as it is.
@@ -36,6 +36,8 @@ from avprep.media.engines import Outcome
 
 #: Object store of a cluster started here: items and results are small.
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
+#: Ray starts its workers at nice 15; a cluster started here runs them as the local engine does.
+LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 #: How many times an item whose worker died is submitted again.
 DEFAULT_MAX_RETRIES = 3
 
@@ -111,7 +113,7 @@ class RayEngine:
                 self._temp_dir = tempfile.mkdtemp(prefix="avprep-ray-")
                 ray.init(address="local", num_cpus=self.workers, _node_ip_address="127.0.0.1",
                          object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                         _temp_dir=self._temp_dir, **quiet)
+                         _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG, **quiet)
             self._owns_session = True
         self._ray = ray
         return ray
@@ -200,4 +202,4 @@ class RayEngine:
                 ray.cancel(ref, force=True)
 
 
-__all__ = ["RayEngine", "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES"]
+__all__ = ["RayEngine", "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG"]
