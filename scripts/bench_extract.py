@@ -12,7 +12,8 @@ Methods, each over every clip, best of --repeat passes:
   included).
 
 Machines are shared and busy, so besides wall time the script reports CPU time (this process and
-its children): "clips/s per core" is clips per CPU-second. Ratios compare methods of this run only.
+its children): "clips/s per core" is clips per CPU-second (runner rows: wall time only, their
+workers are forked by a fork server). Ratios compare methods of this run only.
 
     python scripts/bench_extract.py                 # fixtures + 3 synthesized 10 s clips
     python scripts/bench_extract.py --synth 0 --repeat 3
@@ -160,6 +161,8 @@ def main(argv=None) -> int:
     parser.add_argument("--clips", metavar="DIR", help="use the videos in DIR instead")
     parser.add_argument("--workers", default="1,2", metavar="LIST",
                         help="worker counts for the runner rows (default 1,2)")
+    parser.add_argument("--runner-only", action="store_true",
+                        help="only the runner rows (worker scaling)")
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",")]
 
@@ -181,6 +184,8 @@ def main(argv=None) -> int:
         methods = [("avprep extract_clip", avprep_way), ("bare PyAV decode", bare_decode)]
         if with_original:
             methods.insert(0, ("original (ffmpeg x2 + OpenCV seeks)", original_way))
+        if args.runner_only:
+            methods, with_original = [], False
         rows = {name: timed(per_clip_pass(fn, clips, scratch), args.repeat)
                 for name, fn in methods}
         for workers in worker_counts:
@@ -189,9 +194,20 @@ def main(argv=None) -> int:
         print(f"\n{'method':38s} {'wall s':>8s} {'clips/s':>8s} {'CPU s/clip':>11s} "
               f"{'clips/s/core':>13s}")
         for name, r in rows.items():
+            if name.startswith("avprep runner"):  # workers are not this process's children
+                print(f"{name:38s} {r['wall']:8.2f} {n / r['wall']:8.2f} {'n/a':>11s} "
+                      f"{'n/a':>13s}")
+                continue
             print(f"{name:38s} {r['wall']:8.2f} {n / r['wall']:8.2f} {r['cpu'] / n:11.3f} "
                   f"{n / r['cpu']:13.2f}")
 
+        if args.runner_only:
+            base = rows[f"avprep runner, {worker_counts[0]} workers"]
+            for workers in worker_counts[1:]:
+                r = rows[f"avprep runner, {workers} workers"]
+                print(f"  runner {workers} workers vs {worker_counts[0]}, wall: "
+                      f"{base['wall'] / r['wall']:.2f}x")
+            return 0
         print(f"\nper clip, CPU ms (best of {args.repeat}):")
         labels = [("original", original_way)] if with_original else []
         labels += [("avprep", avprep_way), ("bare", bare_decode)]

@@ -260,3 +260,30 @@ def test_datalist_api(labels):
         DataList(["a"], ["b", "c"], ["d"], ["e"])
     with pytest.raises(KeyError):
         data.replace(nope=[])
+
+
+def test_chunked_columns_work_everywhere(tmp_path, labels, monkeypatch):
+    """A list parsed in pieces holds chunked columns; every consumer gives the same answers."""
+    from avprep.lists import compute_weights
+    from avprep.lists.coverage import coverage
+    from avprep.lists.validate import validate
+
+    plain = synthetic_list(3000, labels, seed=9)
+    plain = plain.select(list(range(3000)) + [5, 2500])  # two duplicate ids
+    path = tmp_path / "gen.json"
+    write_list(path, plain)
+    monkeypatch.setattr(jsonlist, "_CHUNK_BYTES", 50000)
+    chunked = read_list(path, cache=tmp_path / "cache")
+    assert chunked.arrow_column("wav").num_chunks > 5
+    assert chunked == plain
+    np.testing.assert_array_equal(compute_weights(chunked, labels),
+                                  compute_weights(plain, labels))
+    assert validate(chunked, labels).to_json() == validate(plain, labels).to_json()
+    assert validate(chunked, labels).problems["duplicate_id"]["count"] == 2
+    assert coverage(chunked, plain, labels).equals(coverage(plain, plain, labels))
+    assert [e.video_id for e in chunked.select([2999, 0, 3001])] == \
+        [plain[2999].video_id, plain[0].video_id, plain[2500].video_id]
+    assert chunked[1500:1503].to_dicts() == plain[1500:1503].to_dicts()
+    assert list(chunked)[-1] == plain[-1]
+    cached = read_list(path, cache=tmp_path / "cache")  # from the Arrow cache
+    assert cached == plain and cached.video_id == plain.video_id

@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from avprep.layout import N_FRAMES
-from avprep.lists.coverage import class_entry_counts
+from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
 from avprep.lists.ids import YTID, unsafe_reason
 from avprep.lists.labels import LabelSet
@@ -105,12 +105,14 @@ def check_ids(data: DataList, report: Report) -> None:
     n = len(data)
     if n == 0:
         return
-    codes = pc.index_in(ids, value_set=pc.unique(ids)).to_numpy(zero_copy_only=False)
-    first = np.zeros(n, dtype=bool)
-    _, first_idx = np.unique(codes, return_index=True)
-    first[first_idx] = True
-    repeat = ~first
-    report.add("duplicate_id", int(repeat.sum()), list(dict.fromkeys(_ids_at(data, repeat))))
+    distinct = int(pc.count_distinct(ids).as_py())
+    if distinct < n:
+        codes = pc.index_in(ids, value_set=pc.unique(ids)).to_numpy(zero_copy_only=False)
+        order = np.argsort(codes, kind="stable")
+        sorted_codes = codes[order]
+        repeat = np.zeros(n, dtype=bool)
+        repeat[order[1:][sorted_codes[1:] == sorted_codes[:-1]]] = True
+        report.add("duplicate_id", int(repeat.sum()), list(dict.fromkeys(_ids_at(data, repeat))))
 
     well_formed = pc.match_substring_regex(ids, rf"^{YTID}(_\d{{6}})?$")
     odd = np.flatnonzero(~well_formed.to_numpy(zero_copy_only=False))
@@ -121,7 +123,7 @@ def check_ids(data: DataList, report: Report) -> None:
     report.add("unsafe_id", len(unsafe), [v for _, v in unsafe],
                detail=unsafe_reason(unsafe[0][1]) if unsafe else None)
     report.add("malformed_id", len(malformed), [v for _, v in malformed])
-    report.summary["distinct_ids"] = int(first.sum())
+    report.summary["distinct_ids"] = distinct
 
 
 def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
@@ -153,7 +155,7 @@ def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
     known = ~cls.is_null().to_numpy(zero_copy_only=False)
     codes = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
     keys = entry[known] * max(1, len(labels)) + codes[known]
-    uniq, counts = np.unique(keys, return_counts=True)
+    uniq, counts = unique_counts(keys)
     dup_rows = np.zeros(n, dtype=bool)
     dup_rows[uniq[counts > 1] // max(1, len(labels))] = True
     report.add("duplicate_label", int(dup_rows.sum()), _ids_at(data, dup_rows))

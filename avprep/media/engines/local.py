@@ -39,9 +39,20 @@ def _worker_main(fn: Callable[[Any], Any], conn) -> None:
             return
 
 
-def _default_context():
-    # not fork: a parent holding threads (torch, OpenMP, a progress bar) can leave a forked
-    # child waiting forever on a lock copied in its held state
+def _context_for(fn: Callable[[Any], Any]):
+    """A start method that is safe in a parent with threads and cheap per worker.
+
+    Not plain fork: a parent holding threads (torch, OpenMP, a progress bar) can leave a forked
+    child waiting forever on a lock copied in its held state. The fork server is a clean,
+    single-threaded process that imports ``fn``'s module once and forks workers from it; where it
+    does not exist, spawn.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        module = getattr(fn, "__module__", None)
+        if module and module != "__main__":
+            ctx.set_forkserver_preload([module])
+        return ctx
     return multiprocessing.get_context("spawn")
 
 
@@ -85,7 +96,7 @@ class LocalEngine:
             raise ValueError("workers must be >= 0")
         self.workers = workers
         self.clip_timeout = clip_timeout if clip_timeout and clip_timeout > 0 else None
-        self._ctx = context or _default_context()
+        self._ctx = context
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
         """Run ``fn`` on each item; yield outcomes as items finish."""
@@ -104,7 +115,8 @@ class LocalEngine:
 
     def _map_pool(self, fn, items) -> Iterator[Outcome]:
         queue: Deque[Any] = deque(items)
-        pool = [_Worker(self._ctx, fn) for _ in range(min(self.workers, max(len(queue), 1)))]
+        ctx = self._ctx or _context_for(fn)
+        pool = [_Worker(ctx, fn) for _ in range(min(self.workers, max(len(queue), 1)))]
         try:
             while True:
                 for worker in pool:
@@ -132,9 +144,10 @@ class LocalEngine:
                     if state == "reply":
                         yield outcome
                     elif state == "dead":
+                        worker.process.join(timeout=5)
                         code = worker.process.exitcode
                         item = worker.item
-                        pool[pool.index(worker)] = self._replace(worker, fn, kill=True)
+                        pool[pool.index(worker)] = self._replace(worker, ctx, fn)
                         yield Outcome(item, error=f"worker process died (exit code {code})")
                 if self.clip_timeout is not None:
                     now = time.monotonic()
@@ -142,7 +155,7 @@ class LocalEngine:
                         if worker.busy and id(worker) not in done and \
                                 now - worker.started >= self.clip_timeout:
                             item = worker.item
-                            pool[pool.index(worker)] = self._replace(worker, fn, kill=True)
+                            pool[pool.index(worker)] = self._replace(worker, ctx, fn)
                             yield Outcome(item, error=f"timed out after {self.clip_timeout:g} s")
         finally:
             for worker in pool:
@@ -160,9 +173,10 @@ class LocalEngine:
         item, worker.item, worker.busy = worker.item, None, False
         return "reply", Outcome(item, value=payload) if ok else Outcome(item, error=payload)
 
-    def _replace(self, worker: _Worker, fn, kill: bool) -> _Worker:
-        worker.stop(kill=kill)
-        return _Worker(self._ctx, fn)
+    @staticmethod
+    def _replace(worker: _Worker, ctx, fn) -> _Worker:
+        worker.stop(kill=True)
+        return _Worker(ctx, fn)
 
     def close(self) -> None:
         """Nothing persists between :meth:`map` calls."""
