@@ -2,7 +2,7 @@
 
 Every module in this package adds its commands through ``register(subparsers)``; each command's
 handler returns the exit code: 0 success, 1 the work ran and found problems or failures, 2 unusable
-input or arguments. Errors print as one line naming the file and the entry; ``--debug`` shows the
+input or arguments, 3 avprep itself failed unexpectedly (a bug: please report it with ``--debug``). Errors print as one line naming the file and the entry; ``--debug`` shows the
 traceback instead.
 """
 
@@ -20,6 +20,9 @@ from avprep import __version__
 from avprep.errors import AvprepError
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: exit code of an unexpected failure, kept apart from 1 (the work found problems)
+INTERNAL_ERROR = 3
 
 
 def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
@@ -74,4 +77,4 @@ def main(argv: Optional[List[str]] = None) -> int:
             raise
         print(f"avprep {args.command}: internal error: {type(err).__name__}: {err} "
               "(run with --debug for the traceback)", file=sys.stderr)
-        return 1
+        return INTERNAL_ERROR

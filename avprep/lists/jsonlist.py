@@ -20,7 +20,9 @@ from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from typing import Iterable, List, Mapping, Optional, Union
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
 from avprep.atomic import atomic_path
@@ -37,6 +39,8 @@ _CHUNK_BYTES = 8 << 20
 _HEAD = re.compile(rb'\A[ \t\r\n]*\{[ \t\r\n]*"data"[ \t\r\n]*:[ \t\r\n]*\[')
 _TAIL = re.compile(rb'\][ \t\r\n]*\}[ \t\r\n]*\Z')
 _SEPARATOR = re.compile(rb'\}[ \t\r]*,[ \t\r]*\n')
+# characters json.dumps (ensure_ascii) writes as escapes: quote, backslash, all but printable ASCII
+_NEEDS_ESCAPE = r'[^ -~]|["\\]'
 _ARROW_SCHEMA = pa.schema([("data", pa.list_(pa.struct([(n, pa.string()) for n in FIELDS])))])
 
 
@@ -203,6 +207,32 @@ def _entry_text(video_id: str, wav: str, video_path: str, labels: str) -> str:
             f'   "video_path": {enc(video_path)},\n   "labels": {enc(labels)}\n  }}')
 
 
+def _batch_text_python(columns: List[pa.Array]) -> bytes:
+    cols = [c.to_pylist() for c in columns]
+    return ",\n".join(_entry_text(*values) for values in zip(*cols)).encode("ascii")
+
+
+def _batch_text_arrow(columns: List[pa.Array]) -> Optional[bytes]:
+    """The batch's text joined by Arrow, when no string needs a JSON escape (else None)."""
+    plain = []
+    for column in columns:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        if pa.types.is_dictionary(column.type):
+            column = column.dictionary_decode()
+        if pc.any(pc.match_substring_regex(column, _NEEDS_ESCAPE)).as_py():
+            return None
+        plain.append(column)
+    joined = pc.binary_join_element_wise(
+        '  {\n   "video_id": "', plain[0], '",\n   "wav": "', plain[1],
+        '",\n   "video_path": "', plain[2], '",\n   "labels": "', plain[3], '"\n  },\n', "")
+    offsets = np.frombuffer(joined.buffers()[1], dtype=np.int32, count=len(joined) + 1,
+                            offset=4 * joined.offset)
+    first, last = int(offsets[0]), int(offsets[-1])
+    body = joined.buffers()[2]
+    return memoryview(body)[first:last - 2].tobytes()  # without the last ",\n"
+
+
 def write_list(path: PathLike, data: Union[DataList, Iterable[Union[Entry, Mapping[str, str]]]]
                ) -> None:
     """Write ``data`` as a JSON list, byte for byte what ``json.dump(..., indent=1)`` gives.
@@ -213,15 +243,18 @@ def write_list(path: PathLike, data: Union[DataList, Iterable[Union[Entry, Mappi
         data = DataList.from_entries(data)
     n = len(data)
     with atomic_path(path) as tmp:
-        with open(tmp, "w", encoding="ascii", newline="\n") as fh:
+        with open(tmp, "wb") as fh:
             if n == 0:
-                fh.write('{\n "data": []\n}')
+                fh.write(b'{\n "data": []\n}')
             else:
-                fh.write('{\n "data": [\n')
+                fh.write(b'{\n "data": [\n')
                 for start in range(0, n, _WRITE_BATCH):
                     stop = min(n, start + _WRITE_BATCH)
-                    cols = [data.arrow_column(name)[start:stop].to_pylist() for name in FIELDS]
+                    columns = [data.arrow_column(name)[start:stop] for name in FIELDS]
+                    text = _batch_text_arrow(columns)
+                    if text is None:
+                        text = _batch_text_python(columns)
                     if start:
-                        fh.write(",\n")
-                    fh.write(",\n".join(_entry_text(*values) for values in zip(*cols)))
-                fh.write("\n ]\n}")
+                        fh.write(b",\n")
+                    fh.write(text)
+                fh.write(b"\n ]\n}")
