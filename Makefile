@@ -90,18 +90,7 @@ prepare-vggsound: install
 ##       balanced sampler -> a tiny CAV-MAE pretrained and fine-tuned for one epoch each on CPU
 DEMO_OUT ?= demo-out
 DEMO_TRAIN_ARGS := --model-size tiny --n-epochs 1 -b 2 -w 0 --lr 1e-4 --seed 0
-define demo_show_batch
-import sys, torch
-from avprep.data import AudiosetDataset, BalancedSampler, load_weights
-data, labels, weights = sys.argv[1:]
-ds = AudiosetDataset(data, {"mode": "train", "noise": True}, labels)
-sampler = BalancedSampler(load_weights(weights, len(ds)), seed=0)
-fbank, image, label = next(iter(torch.utils.data.DataLoader(ds, batch_size=4, sampler=sampler)))
-print(f"   AudiosetDataset + BalancedSampler: a batch of {len(fbank)}: fbank {tuple(fbank.shape)}, "
-      f"image {tuple(image.shape)}, label {tuple(label.shape)}; drawn rows {list(sampler)[:8]}")
-endef
 
-demo: export AVPREP_DEMO_BATCH_PY = $(demo_show_batch)
 demo: install
 	@set -euo pipefail; \
 	if [ -z "$(DEMO_OUT)" ]; then echo "make demo: DEMO_OUT must name a folder" >&2; exit 2; fi; \
@@ -115,8 +104,8 @@ demo: install
 	$(MAKE) --no-print-directory -o $(STAMP) prepare-audioset VIDEOS="$$samples/videos" \
 	  OUT="$$out" LISTS="$$samples/released" WORKERS=$(WORKERS); \
 	echo "== 3/4 one batch through the Dataset with the balanced sampler"; \
-	$(BIN)/python -c "$$AVPREP_DEMO_BATCH_PY" "$$lists/$(AUDIOSET_TRAIN).json" "$$labels" \
-	  "$$lists/$(AUDIOSET_TRAIN)_weight.csv"; \
+	$(AVPREP) inspect-batch "$$lists/$(AUDIOSET_TRAIN).json" --label-csv "$$labels" \
+	  --weights "$$lists/$(AUDIOSET_TRAIN)_weight.csv" --noise; \
 	echo "== 4/4 a tiny CAV-MAE on CPU: pretrain 1 epoch, then fine-tune 1 epoch (balanced sampling)"; \
 	rm -rf "$$exp"; \
 	$(AVPREP) train pretrain --data-train "$$lists/$(AUDIOSET_TRAIN).json" \

@@ -100,6 +100,7 @@ def measure(mode: str, path: Path, cache_dir: Path, labels: Path) -> dict:
 
 
 def main() -> None:
+    """Generate the list, run every measurement, print the table."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=int, default=1_772_023)
     parser.add_argument("--repeat", type=int, default=2, help="runs per mode; best is shown")

@@ -55,8 +55,8 @@ def test_make_demo_runs_offline_and_says_where_outputs_are(tmp_path):
     out = run.stdout
     for step in ("== 1/4", "== 2/4", "== 3/4", "== 4/4", "== done"):
         assert step in out
-    assert "AudiosetDataset + BalancedSampler: a batch of 4: fbank (4, 1024, 128), " \
-           "image (4, 3, 224, 224), label (4, 6)" in out
+    assert "batch of 4: fbank (4, 1024, 128), image (4, 3, 224, 224), label (4, 6)" in out
+    assert "balanced sampler: first draws" in out
     lists = demo / "prepared" / "lists"
     train = read_list(lists / "audioset_2m_cleaned.json", cache=False)
     assert len(train) >= 2

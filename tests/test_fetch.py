@@ -1,4 +1,4 @@
-"""``avprep fetch`` against a real HTTP server on 127.0.0.1: resume, drops, corruption, lock file."""
+"""``avprep fetch`` against a real HTTP server on 127.0.0.1: resume, drops, corruption, lock."""
 
 from __future__ import annotations
 

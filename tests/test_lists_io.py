@@ -287,3 +287,18 @@ def test_chunked_columns_work_everywhere(tmp_path, labels, monkeypatch):
     assert list(chunked)[-1] == plain[-1]
     cached = read_list(path, cache=tmp_path / "cache")  # from the Arrow cache
     assert cached == plain and cached.video_id == plain.video_id
+
+
+def test_write_batches_with_and_without_escapes(tmp_path, labels, monkeypatch):
+    """Batches of plain ASCII are joined by Arrow, others by the json encoder: same bytes."""
+    monkeypatch.setattr(jsonlist, "_WRITE_BATCH", 7)
+    entries = synthetic_list(40, labels, seed=12).to_dicts()
+    entries[9]["wav"] = "/data/naïve ☃/x.wav"
+    entries[23]["labels"] = 'a"b\\c'
+    entries[30]["video_id"] = "tab\there"
+    out = tmp_path / "mixed.json"
+    write_list(out, entries)
+    assert out.read_text() == json.dumps({"data": entries}, indent=1)
+    assert jsonlist._batch_text_arrow(
+        [DataList.from_entries(entries[7:14]).arrow_column(n)
+         for n in ("video_id", "wav", "video_path", "labels")]) is None

@@ -1,4 +1,4 @@
-"""``avprep validate``, ``weights`` and ``coverage``: every problem kind, report shape, exit codes."""
+"""``avprep validate``, ``weights``, ``coverage``: every problem kind, report shape, exit codes."""
 
 from __future__ import annotations
 

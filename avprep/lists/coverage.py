@@ -105,7 +105,7 @@ def _plot(df, png_path: PathLike, title: str) -> None:
     released = df["released"].to_numpy()[order]
     local = df["local"].to_numpy()[order]
     x = np.arange(len(order))
-    fig = Figure(figsize=(max(8.0, min(40.0, len(order) * 0.05)), 4.5), dpi=100)
+    fig = Figure(figsize=(max(8.0, min(16.0, len(order) * 0.03)), 4.5), dpi=100)
     ax = fig.add_subplot(1, 1, 1)
     width = 1.0 if len(order) > 60 else 0.8
     ax.bar(x, released, width=width, color="#c6dbef", label="released", linewidth=0)
@@ -115,7 +115,8 @@ def _plot(df, png_path: PathLike, title: str) -> None:
         ax.set_xticklabels(df["display_name"].to_numpy()[order], rotation=90, fontsize=6)
     else:
         ax.set_xlabel(f"{len(order)} classes, most frequent first")
-    if released.max(initial=0) > 100 * max(1, released[released > 0].min(initial=1)):
+    positive = released[released > 0]
+    if positive.size and positive.max() > 100 * positive.min():
         ax.set_yscale("log")
     total_rel, total_loc = int(released.sum()), int(local.sum())
     share = f"{100.0 * total_loc / total_rel:.1f}%" if total_rel else "n/a"

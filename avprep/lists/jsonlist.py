@@ -141,6 +141,7 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
                 parts = [_parse_chunk(view)]
             else:
                 def parse_span(span):
+                    """One span wrapped as its own document, parsed."""
                     return _parse_chunk(b"".join((b'{"data":[', view[span[0]:span[1]], b"]}")))
 
                 workers = max(1, min(len(spans), os.cpu_count() or 1))

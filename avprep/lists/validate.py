@@ -32,7 +32,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avprep.layout import N_FRAMES
+from avprep.layout import frame_paths
 from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
 from avprep.lists.ids import YTID, unsafe_reason
@@ -89,7 +89,9 @@ class Report:
         for kind, info in self.to_json()["problems"].items():
             shown = ", ".join(str(e) for e in info["examples"][:3])
             more = f" (e.g. {shown})" if shown else ""
-            note = f" [{info['detail']}]" if "detail" in info else ""
+            note = f" [{info['detail']}]" if info.get("detail") else ""
+            if info.get("labels"):
+                note += f" [labels: {', '.join(repr(m) for m in info['labels'][:5])}]"
             lines.append(f"  {kind}: {info['count']}{more}{note}")
         return "\n".join(lines)
 
@@ -231,7 +233,7 @@ def _listing(folder: Path, cache: Dict[Path, Optional[frozenset]]) -> Optional[f
 
 
 def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> None:
-    """Entries whose wav or any of the 10 frames ``<video_path>/frame_<i>/<id>.jpg`` is missing.
+    """Entries whose wav or any of the frames :func:`avprep.layout.frame_paths` names is missing.
 
     Folders are listed once each instead of one lookup per file. Relative paths are taken from
     ``root`` (default: the current folder), as the original loader takes them from its own.
@@ -252,11 +254,9 @@ def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> 
             missing_wav.append(i)
         frames_ok = True
         if unsafe_reason(e.video_id) is None:
-            frame_dir = base / e.video_path
-            name = f"{e.video_id}.jpg"
-            for k in range(N_FRAMES):
-                names = _listing(frame_dir / f"frame_{k}", listings)
-                if names is None or name not in names:
+            for k, frame in enumerate(frame_paths(base / e.video_path, e.video_id)):
+                names = _listing(frame.parent, listings)
+                if names is None or frame.name not in names:
                     frames_ok = False
                     frames_detail[k] += 1
             if not frames_ok:
