@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import List
 
 from avprep.media.engines.local import LocalEngine
-from avprep.media.engines.ray import LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine
+from avprep.media.engines.ray import (LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine,
+                                      remove_temp_dir, session_root)
 from avprep.media.runner import find_inputs, run_extract
 from avprep.synth import make_clip
 
@@ -111,7 +112,7 @@ def main() -> None:
               f"load average {os.getloadavg()[0]:.1f} at start")
         rows = []
         for workers in args.workers:
-            temp = tempfile.mkdtemp(prefix="avprep-ray-")
+            temp = session_root()
             try:
                 startup = start_ray(workers, temp)
                 warm_up(paths, root / "out", "local", workers)
@@ -129,7 +130,7 @@ def main() -> None:
                     ray_ms = per_item_ms(engine, args.noop_items)
             finally:
                 ray.shutdown()
-                shutil.rmtree(temp, ignore_errors=True)
+                remove_temp_dir(temp)
             rows.append((workers, statistics.median(local), statistics.median(remote), startup,
                          local_ms, ray_ms, statistics.median(cpu)))
         print(f"{'workers':>7} {'local clips/s':>13} {'ray clips/s':>11} {'ray/local':>9} "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -25,7 +24,7 @@ from avprep.cli import main
 from avprep.errors import InputError
 from avprep.media.clip import WRITTEN, process_clip
 from avprep.media.engines import get_engine
-from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, RayEngine
+from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, RayEngine, remove_temp_dir, session_root
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips
 from avprep.synth import make_clip
@@ -105,7 +104,7 @@ def test_cli_ray_engine_starts_its_own_cluster_and_matches_local(videos, local_r
 @pytest.fixture(scope="module")
 def ray_session():
     """One Ray session for the rest of this file, as a user's own ``ray.init`` would be."""
-    temp = tempfile.mkdtemp(prefix="avprep-ray-")
+    temp = session_root()
     ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
              log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
              _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
@@ -113,7 +112,7 @@ def ray_session():
     ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()
-    shutil.rmtree(temp, ignore_errors=True)
+    remove_temp_dir(temp)
 
 
 def _victim_first_time(task):

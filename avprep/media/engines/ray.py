@@ -2,8 +2,9 @@
 
 With no address (and no ``RAY_ADDRESS`` in the environment) the engine starts a private Ray
 cluster on this machine, bound to 127.0.0.1 with no dashboard, with ``workers`` CPUs, its own
-temporary folder and workers at normal priority, and shuts it down in :meth:`RayEngine.close`. With an address it joins that
-cluster as a driver and only disconnects when done: it never stops a cluster it did not start.
+temporary folder and workers at normal priority, and shuts it down in :meth:`RayEngine.close`.
+With an address it joins that cluster as a driver and only disconnects when done: it never
+stops a cluster it did not start.
 When this process is already connected to Ray (``ray.init`` was called), that session is used
 and left as it is.
 
@@ -21,6 +22,7 @@ working folder.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import shutil
@@ -59,6 +61,35 @@ class _Job:
     item: Any
     attempt: int
     started: Optional[float] = None
+
+
+def remove_temp_dir(path: str, tries: int = 5) -> None:
+    """Remove a stopped Ray session's temporary folder, waiting for its last files to go.
+
+    Ray's processes may still unlink sockets and logs for a moment after ``ray.shutdown()``, so
+    a single pass can leave the folder behind.
+    """
+    for _ in range(tries):
+        shutil.rmtree(path, ignore_errors=True)
+        if not os.path.exists(path):
+            return
+        time.sleep(0.2)
+
+
+_session_root: Optional[str] = None
+
+
+def session_root() -> str:
+    """This process's temporary folder for the Ray clusters it starts, removed at exit.
+
+    One folder per process rather than per cluster: a later ``ray.init`` in the same process
+    may recreate the folder of an earlier session, and this one is removed at exit in any case.
+    """
+    global _session_root
+    if _session_root is None or not os.path.isdir(_session_root):
+        _session_root = tempfile.mkdtemp(prefix="avprep-ray-")
+        atexit.register(remove_temp_dir, _session_root)
+    return _session_root
 
 
 def _import_ray():
@@ -110,7 +141,7 @@ class RayEngine:
                     raise InputError(f"cannot join the Ray cluster at {address}: "
                                      f"{' '.join(str(err).split())}") from None
             else:
-                self._temp_dir = tempfile.mkdtemp(prefix="avprep-ray-")
+                self._temp_dir = session_root()
                 ray.init(address="local", num_cpus=self.workers, _node_ip_address="127.0.0.1",
                          object_store_memory=LOCAL_OBJECT_STORE_BYTES,
                          _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG, **quiet)
@@ -130,7 +161,7 @@ class RayEngine:
         self._ray = None
         self._owns_session = False
         if self._temp_dir is not None:
-            shutil.rmtree(self._temp_dir, ignore_errors=True)
+            remove_temp_dir(self._temp_dir)
             self._temp_dir = None
 
     def __enter__(self) -> "RayEngine":
@@ -202,4 +233,5 @@ class RayEngine:
                 ray.cancel(ref, force=True)
 
 
-__all__ = ["RayEngine", "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG"]
+__all__ = ["RayEngine", "remove_temp_dir", "session_root", "DEFAULT_MAX_RETRIES",
+           "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG"]
