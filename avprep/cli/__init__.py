@@ -2,8 +2,8 @@
 
 Every module in this package adds its commands through ``register(subparsers)``; each command's
 handler returns the exit code: 0 success, 1 the work ran and found problems or failures, 2 unusable
-input or arguments, 3 avprep itself failed unexpectedly (a bug: please report it with ``--debug``). Errors print as one line naming the file and the entry; ``--debug`` shows the
-traceback instead.
+input or arguments, 3 avprep itself failed unexpectedly (a bug; ``--debug`` shows where). Errors
+print as one line naming the file and the entry; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -20,6 +20,9 @@ from avprep import __version__
 from avprep.errors import AvprepError
 
 Handler = Callable[[argparse.Namespace], int]
+
+#: command modules in the order data flows through them, so that ``--help`` reads as a pipeline
+PIPELINE_ORDER = ("fetch", "lists", "extract", "prepare", "features", "store", "data", "train")
 
 #: exit code of an unexpected failure, kept apart from 1 (the work found problems)
 INTERNAL_ERROR = 3
@@ -47,9 +50,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logging")
     subparsers = parser.add_subparsers(title="commands", metavar="<command>")
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        module.register(subparsers)
+    names = [info.name for info in pkgutil.iter_modules(__path__)]
+    names.sort(key=lambda n: (PIPELINE_ORDER.index(n) if n in PIPELINE_ORDER else len(PIPELINE_ORDER), n))
+    for name in names:
+        importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser
 
 

@@ -34,7 +34,8 @@ VIDEO_EXTENSIONS = frozenset({
 
 
 def find_inputs(source: PathLike) -> List[Path]:
-    """Video files under a folder (recursive, sorted), or the paths listed in a text file.
+    """Video files under a folder (recursive, sorted), the paths listed in a text file, or one
+    video file.
 
     A list file holds one path per line; blank lines are ignored and relative paths are taken
     relative to the list file's folder. Raises :class:`InputError` when there is nothing to do.
@@ -53,6 +54,8 @@ def find_inputs(source: PathLike) -> List[Path]:
         return found
     if not source.exists():
         raise InputError("no such file or folder", path=source)
+    if source.suffix.lower() in VIDEO_EXTENSIONS:
+        return [source]
     try:
         text = source.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
