@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ import pytest
 from avprep.cli import main
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips, shard_of
-from avprep.synth import ffmpeg_exe, make_clip
+from avprep.synth import make_clip
 
 CLIP = dict(width=160, height=120, duration=2)
 GOOD = ["-dashStart1", "with space, comma", "naïve ünïcode", "plain"]
@@ -240,3 +239,26 @@ def test_log_is_json_lines_with_unicode(first_run):
     _, log, _ = first_run
     for line in log.read_text(encoding="utf-8").splitlines():
         assert json.loads(line)["path"].startswith("/")
+
+
+def test_a_single_video_file_as_input(videos, tmp_path):
+    code = extract(videos / "sub" / "plain.mov", "--audio-dir", tmp_path / "A", "--frame-dir",
+                   tmp_path / "F", "--log", tmp_path / "log.jsonl", "--workers", 0)
+    assert code == 0
+    assert [p.name for p in (tmp_path / "A").iterdir()] == ["plain.wav"]
+    frames = sorted(p.relative_to(tmp_path / "F").as_posix()
+                    for p in (tmp_path / "F").rglob("*.jpg"))
+    assert frames == [f"frame_{i}/plain.jpg" for i in range(10)]
+
+
+def test_an_id_that_cannot_name_a_file_is_a_failure(videos, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(videos / "sub" / "plain.mov", src / "back\\slash.mov")
+    shutil.copy(videos / "sub" / "plain.mov", src / "fine.mov")
+    code = extract(src, "--audio-dir", tmp_path / "A", "--frame-dir", tmp_path / "F",
+                   "--log", tmp_path / "log.jsonl", "--workers", 0)
+    assert code == 1
+    [record] = read_failures(tmp_path / "log.jsonl")
+    assert record["stage"] == "id" and "path separator" in record["reason"]
+    assert [p.name for p in (tmp_path / "A").iterdir()] == ["fine.wav"]

@@ -5,8 +5,8 @@ Clips are made with the packaged ffmpeg. The original method, rebuilt with its o
 - frames: byte-identical JPEGs wherever OpenCV can decode the clip and the timestamps are regular;
 - audio: within 1 LSB over the common length, ignoring the last 100 samples of the shorter (the
   packaged ffmpeg 9 trims AAC end padding, which the original's ffmpeg and the fixtures' reference
-  did not, so its resampler flushes at a slightly earlier end); avprep's length exceeds it by at most
-  one AAC frame at 16 kHz (1024 * 16000 / 44100 < 372 samples).
+  did not, so its resampler flushes at a slightly earlier end); avprep's length exceeds it by at
+  most one AAC frame at 16 kHz (1024 * 16000 / 44100 < 372 samples).
 """
 
 from __future__ import annotations

@@ -20,7 +20,8 @@ from conftest import CLIPS, REF
 @pytest.fixture(scope="module")
 def extracted(tmp_path_factory):
     out = tmp_path_factory.mktemp("parity")
-    results = {vid: extract_clip(path, out / "audio", out / "frames") for vid, path in CLIPS.items()}
+    results = {vid: extract_clip(path, out / "audio", out / "frames")
+               for vid, path in CLIPS.items()}
     return out, results
 
 

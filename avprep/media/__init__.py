@@ -3,7 +3,8 @@
 - :func:`extract_clip` one clip, decoded once in process (:mod:`avprep.media.clip`)
 - :func:`run_extract` a folder or list of clips: shards, workers, resume, failure log
   (:mod:`avprep.media.runner`), on a pluggable engine (:mod:`avprep.media.engines`)
-- :mod:`avprep.media.probe` frame rate, frame count and the frame schedule, as the original read them
+- :mod:`avprep.media.probe` frame rate, frame count and the frame schedule, read as the original
+  read them
 - :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions
 - :mod:`avprep.media.reference` the original method rebuilt with its tools, for comparisons
 

@@ -1,5 +1,7 @@
-"""Frames as the original wrote them: shorter side to 224 (the longer truncated), bilinear, centre
-crop 224x224, JPEG at PIL's default quality (75); a clip's ten frames land together or not at all."""
+"""Frames as the original wrote them: shorter side to 224 (the longer truncated), bilinear,
+centre crop 224x224, JPEG at PIL's default quality (75).
+
+A clip's frames land together or not at all."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ _ROTATE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
 
 
 def resized_size(width: int, height: int, size: int = SIZE) -> Tuple[int, int]:
-    """(width, height) with the shorter side ``size`` and the longer ``int(size * long / short)``."""
+    """(width, height): the shorter side ``size``, the longer ``int(size * long / short)``."""
     if width <= height:
         return size, int(size * height / width)
     return int(size * width / height), size
@@ -34,7 +36,8 @@ def crop_box(width: int, height: int, size: int = SIZE) -> Tuple[int, int, int, 
 
 
 def upright(image: Image.Image, rotation: float) -> Image.Image:
-    """Turn ``image`` upright by the display rotation (degrees counter-clockwise), as OpenCV does."""
+    """Turn ``image`` upright by its display rotation (degrees counter-clockwise), as OpenCV
+    does."""
     angle = int(-round(rotation or 0)) % 360
     return image.transpose(_ROTATE[angle]) if angle in _ROTATE else image
 

@@ -87,7 +87,7 @@ def frame_schedule(fps: float, frame_count: int, n_frames: int = N_FRAMES) -> Li
 
 
 def declared_seconds(container, stream) -> Optional[float]:
-    """How long ``stream`` says it lasts: its own duration, else the container's; None if unknown."""
+    """How long ``stream`` says it lasts: its own duration, else the container's (None: unknown)."""
     if stream is not None and stream.duration is not None and stream.time_base is not None:
         seconds = float(stream.duration * stream.time_base)
         if seconds > _EPS:

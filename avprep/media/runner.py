@@ -21,8 +21,8 @@ from avprep.atomic import TMP_MARK
 from avprep.errors import InputError
 from avprep.layout import N_FRAMES
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
+from avprep.media.clip import FAILED, OFF, ClipResult, ClipTask, process_clip
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
-from avprep.media.clip import FAILED, OFF, SKIPPED, ClipResult, ClipTask, process_clip
 from avprep.media.log import FailureLog
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -164,7 +164,8 @@ def _scan(folder: Path, suffix: str, ids: Set[str]) -> Tuple[Set[str], List[Path
 
 def scan_outputs(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
                  ids: Iterable[str]) -> Tuple[Set[str], Set[str], List[Path]]:
-    """(ids with a wav, ids with all ten frames, temporary files of these ids), one pass per folder."""
+    """(ids with a wav, ids with all ten frames, temporary files of these ids), one pass per
+    folder."""
     ids = set(ids)
     temps: List[Path] = []
     with_audio: Set[str] = set()
@@ -310,4 +311,4 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
 
 
 __all__ = ["VIDEO_EXTENSIONS", "DEFAULT_CLIP_TIMEOUT", "find_inputs", "parse_shard", "shard_of",
-           "Plan", "plan_clips", "scan_outputs", "Summary", "run_extract", "SKIPPED"]
+           "Plan", "plan_clips", "scan_outputs", "Summary", "run_extract"]
