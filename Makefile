@@ -7,7 +7,7 @@ STAMP := $(VENV)/.avprep-installed
 WORKERS ?= 2
 AVPREP := $(BIN)/avprep
 
-.PHONY: install test demo bench prepare-audioset prepare-vggsound clean
+.PHONY: install test demo bench prepare-audioset prepare-vggsound
 
 ## install: create .venv and install avprep with its test and ray extras (once; a stamp skips it)
 install: $(STAMP)
@@ -124,3 +124,16 @@ demo: install
 	echo "   report:               $$out/report (summary.txt, coverage CSV/PNG, extract_log.jsonl)"; \
 	echo "   pretrained model:     $$exp/pretrain/models/audio_model.1.pth"; \
 	echo "   fine-tuned model:     $$exp/finetune/models/audio_model.1.pth (metrics: $$exp/finetune/final_eval.json)"
+
+# ---------------------------------------------------------------------------------------------
+## bench: every benchmark, each against its straightforward baseline in the same run
+BENCH_OUT ?= .bench
+bench: install
+	@mkdir -p $(BENCH_OUT)
+	$(BIN)/python scripts/bench_lists.py
+	$(BIN)/python scripts/bench_extract.py
+	$(BIN)/python scripts/bench_extract_engines.py
+	$(BIN)/python scripts/bench_fbank.py
+	$(BIN)/python scripts/bench_store.py
+	$(BIN)/python scripts/bench_loader.py
+	$(BIN)/python scripts/bench_train.py
