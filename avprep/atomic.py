@@ -10,10 +10,14 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import time
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Iterator, Optional, Union
 
 TMP_MARK = ".avprep-tmp-"
+
+#: seconds after which a temporary file nobody writes to is stale even if its process id runs
+STALE_AFTER_S = 3600.0
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -28,6 +32,41 @@ def temp_name(final: PathLike) -> Path:
 def is_temp(path: PathLike) -> bool:
     """Whether ``path`` is a temporary name made by :func:`temp_name`."""
     return TMP_MARK in Path(path).name
+
+
+def temp_writer_pid(path: PathLike) -> Optional[int]:
+    """The process id recorded in a temporary name made by :func:`temp_name`, or None."""
+    name = Path(path).name
+    pos = name.rfind(TMP_MARK)
+    if pos < 0:
+        return None
+    pid, _, _rest = name[pos + len(TMP_MARK):].partition("-")
+    return int(pid) if pid.isdigit() else None
+
+
+def is_stale_temp(path: PathLike, max_age: float = STALE_AFTER_S) -> bool:
+    """Whether a temporary file was left by a writer that is gone, so it may be removed.
+
+    It is stale when the process named in it is not running on this machine, or when it has not
+    been written to for ``max_age`` seconds (a writer on another machine, or a reused process
+    id). A temporary that a live run is writing is not stale: removing it would fail that run's
+    rename.
+    """
+    pid = temp_writer_pid(path)
+    if pid is None or pid <= 0:
+        return True
+    if pid != os.getpid():
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # running, under another user
+    try:
+        age = time.time() - os.stat(path).st_mtime
+    except FileNotFoundError:
+        return False
+    return age > max_age
 
 
 @contextlib.contextmanager

@@ -163,6 +163,8 @@ def main(argv=None) -> int:
                         help="worker counts for the runner rows (default 1,2)")
     parser.add_argument("--runner-only", action="store_true",
                         help="only the runner rows (worker scaling)")
+    parser.add_argument("--per-clip-max", type=int, default=20, metavar="N",
+                        help="per-clip table for the first N clips only (default 20)")
     args = parser.parse_args(argv)
     worker_counts = [int(w) for w in args.workers.split(",")]
 
@@ -213,7 +215,7 @@ def main(argv=None) -> int:
         labels += [("avprep", avprep_way), ("bare", bare_decode)]
         print(f"{'clip':28s}" + "".join(f" {label:>9s}" for label, _ in labels)
               + (f" {'orig/avprep':>12s}" if with_original else "") + f" {'avprep/bare':>12s}")
-        for clip in clips:
+        for clip in clips[:args.per_clip_max]:
             cost = {label: timed(per_clip_pass(fn, [clip], scratch), args.repeat)["cpu"]
                     for label, fn in labels}
             line = f"{clip.name[:28]:28s}" + "".join(f" {cost[l] * 1e3:9.0f}" for l, _ in labels)

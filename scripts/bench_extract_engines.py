@@ -16,7 +16,6 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import resource
 import shutil
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 from typing import List
 
+from avprep.media.clip import ClipTask, process_clip
 from avprep.media.engines.local import LocalEngine
 from avprep.media.engines.ray import (LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine,
                                       remove_temp_dir, session_root)
@@ -82,6 +82,21 @@ def extract_rate(source: Path, out: Path, engine: str, workers: int) -> float:
     return summary.clips / seconds
 
 
+def cpu_seconds_per_clip(paths: List[Path], out: Path) -> float:
+    """CPU seconds (this process's) to extract each clip once, in process, one decoder thread.
+
+    CPU time rather than wall time, so that other work on the machine does not count.
+    """
+    start = time.process_time()
+    for path in paths:
+        result = process_clip(ClipTask(path=str(path), video_id=path.stem,
+                                       audio_dir=str(out / "A"), frame_dir=str(out / "F"),
+                                       threads=1))
+        if result.failures:
+            raise SystemExit(f"{path}: {result.failures}")
+    return (time.process_time() - start) / len(paths)
+
+
 def per_item_ms(engine, items: int) -> float:
     """Milliseconds per item the engine adds around a function that does nothing."""
     start = time.perf_counter()
@@ -117,13 +132,9 @@ def main() -> None:
                 startup = start_ray(workers, temp)
                 warm_up(paths, root / "out", "local", workers)
                 warm_up(paths, root / "out", "ray", workers)
-                local, remote, cpu = [], [], []
+                local, remote = [], []
                 for _ in range(args.repeat):  # alternate, so both see the same load
-                    before = resource.getrusage(resource.RUSAGE_CHILDREN)
                     local.append(extract_rate(root / "in", root / "out", "local", workers))
-                    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-                    cpu.append((after.ru_utime + after.ru_stime - before.ru_utime
-                                - before.ru_stime) / len(paths))
                     remote.append(extract_rate(root / "in", root / "out", "ray", workers))
                 local_ms = per_item_ms(LocalEngine(workers=workers), args.noop_items)
                 with RayEngine(workers=workers) as engine:
@@ -132,15 +143,15 @@ def main() -> None:
                 ray.shutdown()
                 remove_temp_dir(temp)
             rows.append((workers, statistics.median(local), statistics.median(remote), startup,
-                         local_ms, ray_ms, statistics.median(cpu)))
+                         local_ms, ray_ms))
+        cpu = cpu_seconds_per_clip(paths, root / "cpu")
         print(f"{'workers':>7} {'local clips/s':>13} {'ray clips/s':>11} {'ray/local':>9} "
-              f"{'ray start s':>11} {'local ms/item':>13} {'ray ms/item':>11} "
-              f"{'CPU s/clip':>10}")
-        for workers, local, remote, startup, local_ms, ray_ms, cpu in rows:
+              f"{'ray start s':>11} {'local ms/item':>13} {'ray ms/item':>11}")
+        for workers, local, remote, startup, local_ms, ray_ms in rows:
             print(f"{workers:>7} {local:>13.2f} {remote:>11.2f} {remote / local:>9.2f} "
-                  f"{startup:>11.1f} {local_ms:>13.2f} {ray_ms:>11.2f} {cpu:>10.3f}")
-        print(f"clips/s per core at {rows[-1][0]} workers (one decoder thread each, from the "
-              f"local workers' CPU time): {1 / rows[-1][-1]:.2f}")
+                  f"{startup:>11.1f} {local_ms:>13.2f} {ray_ms:>11.2f}")
+        print(f"CPU time per clip, one decoder thread: {cpu:.3f} s, so {1 / cpu:.2f} clips/s "
+              f"per core")
         if len(rows) > 1:
             first, last = rows[0], rows[-1]
             scale = last[0] / first[0]

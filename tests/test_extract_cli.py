@@ -262,3 +262,20 @@ def test_an_id_that_cannot_name_a_file_is_a_failure(videos, tmp_path):
     [record] = read_failures(tmp_path / "log.jsonl")
     assert record["stage"] == "id" and "path separator" in record["reason"]
     assert [p.name for p in (tmp_path / "A").iterdir()] == ["fine.wav"]
+
+
+def test_a_clip_that_hangs_is_stopped_by_the_clip_timeout(videos, tmp_path):
+    """A named pipe nobody writes to blocks its reader forever, like a file on a stalled network
+    mount: the worker is stopped after --clip-timeout and the run goes on."""
+    src = tmp_path / "src"
+    src.mkdir()
+    shutil.copy(videos / "sub" / "plain.mov", src / "plain.mov")
+    os.mkfifo(src / "stuck.mp4")
+    log = tmp_path / "log.jsonl"
+    code = extract(src, "--audio-dir", tmp_path / "A", "--frame-dir", tmp_path / "F",
+                   "--log", log, "--workers", 1, "--clip-timeout", 2)
+    assert code == 1
+    [record] = read_failures(log)
+    assert (record["id"], record["stage"]) == ("stuck", "worker")
+    assert "timed out after 2 s" in record["reason"]
+    assert [p.name for p in (tmp_path / "A").iterdir()] == ["plain.wav"]

@@ -24,13 +24,14 @@ from avprep.cli import main
 from avprep.errors import InputError
 from avprep.media.clip import WRITTEN, process_clip
 from avprep.media.engines import get_engine
-from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, RayEngine, remove_temp_dir, session_root
+from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, RayEngine, check_address,
+                                      remove_temp_dir, session_root)
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips
 from avprep.synth import make_clip
 
 CLIP = dict(width=160, height=120, duration=2)
-VICTIM = "victim clip"
+VICTIM = "kill me"  # third of the first batch of four (inputs are sorted)
 GOOD = ["-dash", "plain", VICTIM, "naïve", "mono"]
 
 
@@ -158,7 +159,7 @@ def test_a_killed_worker_costs_one_retry_and_the_outputs_match_local(
 
     thread = threading.Thread(target=killer, daemon=True)
     thread.start()
-    engine = RayEngine(workers=2)
+    engine = RayEngine(workers=2, batch=4)
     try:
         outcomes = list(engine.map(_victim_first_time, plan.tasks))
     finally:
@@ -168,6 +169,7 @@ def test_a_killed_worker_costs_one_retry_and_the_outputs_match_local(
     assert ray.is_initialized(), "a session the engine did not start stays up"
     assert sorted(o.item.video_id for o in outcomes) == sorted(t.video_id for t in plan.tasks)
     assert all(o.error is None for o in outcomes)
+    assert not any(o.value.skipped for o in outcomes), "no item ran twice"
     assert engine.retries == 1
     victim = next(o.value for o in outcomes if o.item.video_id == VICTIM)
     assert victim.audio == WRITTEN and victim.frames == WRITTEN and not victim.failures
@@ -184,7 +186,7 @@ def _suicide_on_garbage(task):
 def test_an_item_that_always_kills_its_worker_is_recorded_after_its_retries(
         ray_session, videos, tmp_path):
     plan = plan_clips(find_inputs(videos), tmp_path / "A", tmp_path / "F", threads=1)
-    with RayEngine(workers=2, max_retries=1) as engine:
+    with RayEngine(workers=2, max_retries=1, batch=3) as engine:
         outcomes = {o.item.video_id: o for o in engine.map(_suicide_on_garbage, plan.tasks)}
     assert set(outcomes) == {t.video_id for t in plan.tasks}
     assert outcomes["garbage"].error.startswith("worker process died 2 times")
@@ -201,7 +203,7 @@ def _sleep_and_report(seconds_and_folder):
 
 def test_an_item_past_the_time_limit_is_stopped_and_reported(ray_session, tmp_path):
     items = [(0.1, str(tmp_path)), (300.0, str(tmp_path)), (0.2, str(tmp_path))]
-    with RayEngine(workers=1, clip_timeout=3) as engine:
+    with RayEngine(workers=1, clip_timeout=3, batch=3) as engine:  # one task for all three
         outcomes = {o.item[0]: o for o in engine.map(_sleep_and_report, items)}
     assert outcomes[300.0].error == "timed out after 3 s"
     assert outcomes[0.1].value == 0.1 and outcomes[0.2].value == 0.2
@@ -238,3 +240,12 @@ def test_address_needs_the_ray_engine_and_workers(videos, tmp_path):
     with pytest.raises(InputError, match="workers"):
         RayEngine(workers=0)
     assert isinstance(get_engine("ray", workers=2, address="127.0.0.1:6379"), RayEngine)
+    with pytest.raises(InputError, match="cannot join the Ray cluster at 127.0.0.1:1"):
+        check_address("127.0.0.1:1")  # nothing listens there: refused at once
+
+
+def test_batch_size_gives_each_worker_several_tasks_and_caps_them():
+    assert RayEngine(workers=2).batch_size(7) == 1
+    assert RayEngine(workers=2).batch_size(80) == 10
+    assert RayEngine(workers=16).batch_size(1_790_000) == 16
+    assert RayEngine(workers=2, batch=5).batch_size(7) == 5

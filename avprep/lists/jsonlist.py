@@ -38,6 +38,11 @@ _WRITE_BATCH = 65536
 _CHUNK_BYTES = 8 << 20
 _HEAD = re.compile(rb'\A[ \t\r\n]*\{[ \t\r\n]*"data"[ \t\r\n]*:[ \t\r\n]*\[')
 _TAIL = re.compile(rb'\][ \t\r\n]*\}[ \t\r\n]*\Z')
+# Arrow's JSON reader is only given documents that start with an object: a top-level ``null``
+# crashes it (a segmentation fault in pyarrow 26), and a list file is an object anyway.
+_OBJECT_START = re.compile(rb'\A(?:\xef\xbb\xbf)?[ \t\r\n]*\{')
+# JSON may escape half of a UTF-16 pair ("\\ud800"); no UTF-8 string can hold it
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _SEPARATOR = re.compile(rb'\}[ \t\r]*,[ \t\r]*\n')
 # characters json.dumps (ensure_ascii) writes as escapes: quote, backslash, all but printable ASCII
 _NEEDS_ESCAPE = r'[^ -~]|["\\]'
@@ -134,6 +139,8 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
     except (OSError, ValueError):
         return None
     try:
+        if _OBJECT_START.match(text) is None:
+            return None
         view = memoryview(text)
         try:
             spans = _chunk_spans(text)
@@ -173,13 +180,17 @@ def _read_arrow(path: Path, size: int) -> Optional[DataList]:
 def _read_stdlib(path: Path) -> DataList:
     """Parse with ``json`` and check every entry; errors name the line or the entry."""
     try:
-        with open(path, "r", encoding="utf-8") as fh:
+        with open(path, "r", encoding="utf-8-sig") as fh:
             obj = json.load(fh)
     except json.JSONDecodeError as err:
         raise FormatError(f"not valid JSON: {err.msg} at line {err.lineno} column {err.colno}",
                           path) from None
     except UnicodeDecodeError as err:
         raise FormatError(f"not UTF-8 text: byte {err.start}: {err.reason}", path) from None
+    except RecursionError:
+        raise FormatError("not a data list: JSON nested too deeply", path) from None
+    except ValueError as err:  # e.g. an integer with more digits than Python converts
+        raise FormatError(f"not a data list: {err}", path) from None
     except OSError as err:
         raise InputError(f"cannot read list file: {err.strerror or err}", path) from None
     if not isinstance(obj, dict) or "data" not in obj:
@@ -199,7 +210,15 @@ def _read_stdlib(path: Path) -> DataList:
                 raise FormatError(f'field "{name}" is a {type(value).__name__}, not a string',
                                   path, i)
             cols[name].append(value)
-    return DataList(**cols)
+    try:
+        return DataList(**cols)
+    except UnicodeEncodeError:
+        for name in FIELDS:
+            for i, value in enumerate(cols[name]):
+                if _LONE_SURROGATE.search(value):
+                    raise FormatError(f'field "{name}" holds a lone UTF-16 surrogate escape '
+                                      "(not a character)", path, i) from None
+        raise
 
 
 def _entry_text(video_id: str, wav: str, video_path: str, labels: str) -> str:

@@ -35,7 +35,7 @@ def read_weights(path: PathLike) -> np.ndarray:
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
         raise InputError("weight file not found", path) from None
     except IsADirectoryError:

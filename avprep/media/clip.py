@@ -79,11 +79,10 @@ class _Decoded:
         self.audio_error: Optional[str] = None
         self.video_error: Optional[str] = None
         self.truncated: Optional[str] = None
-        self.frames_decoded = 0
 
 
 def _decode(container, astream, vstream, schedule: Optional[List[int]], threads: int) -> _Decoded:
-    """Demux once; resample all audio, turn the scheduled video frames into JPEGs."""
+    """Demux once: resample channel 0 of the audio, turn the scheduled video frames into JPEGs."""
     out = _Decoded()
     resampler = audio_mod.Channel0Resampler() if astream is not None else None
     wanted: Dict[int, List[int]] = {}
@@ -95,7 +94,6 @@ def _decode(container, astream, vstream, schedule: Optional[List[int]], threads:
         vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
         vstream.codec_context.thread_count = threads
     streams = [s for s in (astream, vstream) if s is not None]
-    audio_errors = video_errors = 0
     n_video = 0
 
     def on_video(frame) -> None:
@@ -119,7 +117,6 @@ def _decode(container, astream, vstream, schedule: Optional[List[int]], threads:
                         if not video_done:
                             on_video(frame)
                 except Exception as err:  # a corrupt packet: the decoders go on, as ffmpeg does
-                    video_errors += 1
                     out.video_error = _reason(err)
                 if video_done and astream is None:
                     break
@@ -128,11 +125,9 @@ def _decode(container, astream, vstream, schedule: Optional[List[int]], threads:
                     for frame in packet.decode():
                         resampler.push(frame)
                 except Exception as err:
-                    audio_errors += 1
                     out.audio_error = _reason(err)
     except Exception as err:  # the demuxer gave up: what came before is all there is
         out.truncated = f"reading stopped: {_reason(err)}"
-    out.frames_decoded = n_video
     if resampler is not None:
         try:
             out.samples = resampler.finish()
@@ -160,6 +155,31 @@ def frame_image(frame) -> "Image.Image":
 
         _REFORMATTER = VideoReformatter()
     return Image.fromarray(_REFORMATTER.reformat(frame, format="rgb24").to_ndarray())
+
+
+def _opencv_schedule(path: str, container, vstream, schedule: List[int],
+                     fps: float) -> Optional[List[int]]:
+    """Where OpenCV's seeks land when the timestamps are irregular (see
+    :func:`probe.opencv_positions`), from a pass over the packet headers; None: use ``schedule``."""
+    if vstream.time_base is None:
+        return None
+    time_base = float(vstream.time_base)
+    start = vstream.start_time or 0
+    horizon = start + (max(schedule) + 64) / fps / time_base
+    packets = []
+    try:
+        with _open(path) as scan:
+            for packet in scan.demux(scan.streams[vstream.index]):
+                if packet.size == 0:
+                    continue
+                packets.append(probe.PacketInfo(packet.pts, packet.dts, packet.is_keyframe,
+                                                getattr(packet, "is_discard", False)))
+                if packet.dts is not None and packet.dts > horizon:
+                    break
+    except Exception:  # a file that fails here fails (and is reported) in the decoding pass
+        return None
+    by_pts = "matroska" in (container.format.name or "")
+    return probe.opencv_positions(packets, schedule, fps, time_base, start, by_pts)
 
 
 def _open(path: str):
@@ -219,6 +239,8 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         if need_frames:
             timing = probe.video_timing(container, vstream)
             schedule = probe.frame_schedule(timing.fps, timing.frame_count)
+            schedule = _opencv_schedule(task.path, container, vstream, schedule,
+                                        timing.fps) or schedule
         decoded = _decode(container, astream if need_audio else None,
                           vstream if need_frames else None, schedule, task.threads)
 

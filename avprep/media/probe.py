@@ -95,3 +95,92 @@ def declared_seconds(container, stream) -> Optional[float]:
     if container.duration:
         return container.duration / 1_000_000
     return None
+
+
+@dataclass(frozen=True)
+class PacketInfo:
+    """What the demuxer says about one video packet."""
+
+    pts: Optional[int]
+    dts: Optional[int]
+    keyframe: bool
+    discard: bool = False  # before an edit list's start: decoded, never output
+
+
+def _c_int(value: float) -> int:
+    """C's ``(int64_t)value``: truncation toward zero."""
+    return int(math.trunc(value))
+
+
+def opencv_positions(packets: List[PacketInfo], schedule: List[int], fps: float,
+                     time_base: float, start: int, index_by_pts: bool) -> Optional[List[int]]:
+    """Decoded frame positions OpenCV's seek-and-read returns for ``schedule``, or None when
+    they are the schedule itself (regular timestamps) or cannot be modelled.
+
+    OpenCV numbers frames by timestamp at the keyframe a seek lands on (``fps * seconds``,
+    rounded as C does) and counts decoded frames from there. With regular timestamps that is the
+    decoded position; with gaps or a variable rate it is not, and this replays its seek: target
+    ``t`` seeks backwards to the keyframe at or before frame ``t - delta`` (delta 16, grown while
+    the keyframe's number is past ``t - 1``), reads on to ``t - 1`` and returns the next frame.
+    ``packets`` are in demux order; each is assumed to decode to one frame, output in pts order.
+    """
+    if not packets or any(p.pts is None for p in packets):
+        return None
+    # frames an edit list hides: where a seek lands among them is not modelled, so such clips
+    # keep the schedule whatever their timestamps (regular ones, the usual case, need no model)
+    if any(p.discard for p in packets):
+        return None
+    if not index_by_pts and any(p.dts is None for p in packets):
+        return None
+    order = sorted(range(len(packets)), key=lambda k: packets[k].pts)
+    position = {k: rank for rank, k in enumerate(order)}
+    if len({p.pts for p in packets}) != len(packets):
+        return None
+
+    def pts_of(k: int) -> int:
+        return packets[k].pts
+
+    def number(ts: int) -> int:
+        return _c_int(fps * ((ts - start) * time_base) + 0.5)
+
+    first = number(pts_of(order[0]))
+    if all(number(pts_of(k)) - first == position[k] for k in range(len(packets))):
+        return None
+    keys = [k for k in range(len(packets)) if packets[k].keyframe]
+    if not keys:
+        return None
+    seek_ts = [(packets[k].pts if index_by_pts else packets[k].dts) for k in keys]
+
+    def land(ts: int) -> int:
+        best = keys[0]
+        for k, kts in zip(keys, seek_ts):
+            if kts <= ts:
+                best = k
+            else:
+                break
+        return best
+
+    out = []
+    for target in schedule:
+        t = target  # the original sets position idx - 1; ``schedule`` already holds idx - 1
+        if t <= 0:
+            out.append(position[land(start)])
+            continue
+        delta = 16
+        while True:
+            temp = max(t - delta, 0)
+            ts = start + _c_int(temp / fps / time_base + 0.5)
+            k = land(ts)
+            if t == 1:
+                out.append(position[k] + 1)
+                break
+            fn = number(pts_of(k)) - first
+            if fn < 0 or fn > t - 1:
+                if temp == 0:
+                    out.append(position[k] + 1)
+                    break
+                delta = delta * 2 if delta < 16 else delta * 3 // 2
+                continue
+            out.append(position[k] + (t - fn))
+            break
+    return out

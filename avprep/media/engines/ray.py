@@ -8,11 +8,14 @@ stops a cluster it did not start.
 When this process is already connected to Ray (``ray.init`` was called), that session is used
 and left as it is.
 
-Items go out as one task each, pipelined: at most ``in_flight`` (default ``2 * workers``) tasks
-are submitted at a time, so workers never wait for the driver and the driver never floods the
-scheduler. One task per item keeps the two guarantees exact: a worker that dies (killed, out of
-memory, a crash in a decoder) loses only the item it was running, which is submitted again, up
-to ``max_retries`` times (counted in :attr:`RayEngine.retries`); and an item past
+Items go out in batches, one Ray task per batch (``batch`` items; by default enough tasks for
+four per worker, at most 16 items each, so a large run pays the scheduler once per 16 clips),
+pipelined: at most ``in_flight`` (default ``2 * workers``) tasks are out at a time, so workers
+never wait for the driver and the driver never floods the scheduler. Each task streams its
+results back item by item (a Ray generator task), so the driver always knows which items are
+done: a worker that dies (killed, out of memory, a crash in a decoder) loses only the item it
+was running, which is submitted again on its own, up to ``max_retries`` times (counted in
+:attr:`RayEngine.retries`), while the batch's unstarted items go out as a new task; an item past
 ``clip_timeout`` is cancelled, which stops its worker process, and reported as timed out.
 
 The cluster's workers must be able to import ``fn``'s module (avprep installed on every node)
@@ -26,12 +29,13 @@ import atexit
 import logging
 import os
 import shutil
+import socket
 import tempfile
 import time
 import traceback
 from collections import OrderedDict, deque
 from dataclasses import dataclass
-from typing import Any, Callable, Deque, Iterable, Iterator, Optional, Tuple
+from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 
 from avprep.errors import InputError
 from avprep.media.engines import Outcome
@@ -42,25 +46,44 @@ LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
 LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 #: How many times an item whose worker died is submitted again.
 DEFAULT_MAX_RETRIES = 3
+#: Most items per task when the batch size is chosen automatically.
+MAX_AUTO_BATCH = 16
 
 
-def _run_item(fn: Callable[[Any], Any], item: Any, cwd: Optional[str]) -> Tuple[bool, Any]:
-    """Run one item in a Ray worker: ``(True, value)`` or ``(False, reason)``, never raise."""
-    if cwd and os.getcwd() != cwd and os.path.isdir(cwd):
-        os.chdir(cwd)
+def _run_one(fn: Callable[[Any], Any], item: Any) -> Tuple[bool, Any]:
+    """``(True, fn(item))`` or ``(False, reason)``; never raises (the local engine's reasons)."""
     try:
         return True, fn(item)
-    except Exception as err:  # reported per item, as the local engine does
+    except Exception as err:
         last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
         where = f" at {last[0].name}:{last[0].lineno}" if last else ""
         return False, f"{type(err).__name__}: {err}{where}"
 
 
+def _run_batch(fn: Callable[[Any], Any], items: List[Any], cwd: Optional[str]):
+    """A Ray task: yield ``_run_one``'s answer for each item, one by one, as each finishes."""
+    if cwd and os.getcwd() != cwd and os.path.isdir(cwd):
+        os.chdir(cwd)
+    for item in items:
+        yield _run_one(fn, item)
+
+
 @dataclass
 class _Job:
-    item: Any
-    attempt: int
-    started: Optional[float] = None
+    """One submitted task: its items, how many have come back, when the current one began."""
+
+    items: List[Any]
+    attempt: int = 0  # of items[0]; only single-item jobs are retries
+    done: int = 0
+    current_start: Optional[float] = None
+
+    @property
+    def current(self) -> Any:
+        return self.items[self.done]
+
+    @property
+    def current_attempt(self) -> int:
+        return self.attempt if self.done == 0 else 0
 
 
 def remove_temp_dir(path: str, tries: int = 5) -> None:
@@ -92,6 +115,21 @@ def session_root() -> str:
     return _session_root
 
 
+def check_address(address: str, timeout: float = 10.0) -> None:
+    """Raise :class:`InputError` when nothing listens at a ``host:port`` cluster address.
+
+    Ray itself keeps retrying a wrong address for minutes; this answers in seconds. Addresses
+    such as ``auto`` or ``ray://...`` are left to Ray.
+    """
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit() or "://" in address:
+        return
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise InputError(f"cannot join the Ray cluster at {address}: {err}") from None
+
+
 def _import_ray():
     try:
         import ray
@@ -107,7 +145,7 @@ class RayEngine:
 
     def __init__(self, workers: int = 1, clip_timeout: Optional[float] = None,
                  address: Optional[str] = None, max_retries: int = DEFAULT_MAX_RETRIES,
-                 in_flight: Optional[int] = None):
+                 in_flight: Optional[int] = None, batch: Optional[int] = None):
         if workers < 1:
             raise InputError("the ray engine needs --workers 1 or more (tasks run at once)")
         if max_retries < 0:
@@ -117,6 +155,9 @@ class RayEngine:
         self.address = address
         self.max_retries = max_retries
         self.in_flight = max(in_flight or 2 * workers, 1)
+        if batch is not None and batch < 1:
+            raise ValueError("batch must be >= 1")
+        self.batch = batch
         #: Items submitted again because their worker died, over this engine's life.
         self.retries = 0
         self._ray = None
@@ -135,6 +176,7 @@ class RayEngine:
                          include_dashboard=False)
             os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
             if address:
+                check_address(address)
                 try:
                     ray.init(address=address, **quiet)
                 except (ConnectionError, ValueError, RuntimeError) as err:
@@ -172,66 +214,95 @@ class RayEngine:
 
     # --- the work -----------------------------------------------------------------------------
 
+    def batch_size(self, n_items: int) -> int:
+        """Items per task: :attr:`batch` if set, else enough tasks for 4 per worker, at most
+        :data:`MAX_AUTO_BATCH` items each."""
+        if self.batch:
+            return self.batch
+        return max(1, min(MAX_AUTO_BATCH, n_items // (4 * self.workers)))
+
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
-        """Run ``fn`` on each item as a Ray task; yield outcomes as items finish."""
+        """Run ``fn`` on the items in Ray tasks; yield one outcome per item as each finishes."""
         ray = self._connect()
         from ray.exceptions import RayError, RayTaskError, TaskCancelledError
 
-        task = ray.remote(num_cpus=1, max_retries=0)(_run_item)
+        task = ray.remote(num_cpus=1, max_retries=0)(_run_batch)
         fn_ref = ray.put(fn)
         cwd = os.getcwd()
+        items = list(items)
+        size = self.batch_size(len(items))
         capacity = max(1, min(self.workers, int(ray.cluster_resources().get("CPU", 1))))
-        queue: Deque[_Job] = deque(_Job(item, 0) for item in items)
+        queue: Deque[_Job] = deque(_Job(items[i:i + size]) for i in range(0, len(items), size))
         running: "OrderedDict[Any, _Job]" = OrderedDict()
+
+        def requeue_rest(job: _Job, first: int) -> None:
+            if first < len(job.items):  # never started: a new task, not a retry
+                queue.appendleft(_Job(job.items[first:]))
+
         try:
             while queue or running:
                 while queue and len(running) < self.in_flight:
                     job = queue.popleft()
-                    running[task.remote(fn_ref, job.item, cwd)] = job
+                    running[task.remote(fn_ref, job.items, cwd)] = job
                 now = time.monotonic()
                 # Tasks start roughly in submission order: the oldest `capacity` are running.
                 for _, job in zip(range(capacity), running.values()):
-                    if job.started is None:
-                        job.started = now
+                    if job.current_start is None:
+                        job.current_start = now
                 timeout = None
                 if self.clip_timeout is not None:
-                    deadlines = [j.started + self.clip_timeout for j in running.values()
-                                 if j.started is not None]
+                    deadlines = [j.current_start + self.clip_timeout for j in running.values()
+                                 if j.current_start is not None]
                     timeout = max(0.0, min(deadlines) - now) if deadlines else None
-                refs = list(running)
-                ready, rest = ray.wait(refs, num_returns=1, timeout=timeout)
+                gens = list(running)
+                ready, rest = ray.wait(gens, num_returns=1, timeout=timeout)
                 if ready and rest:
                     more, _ = ray.wait(rest, num_returns=len(rest), timeout=0)
                     ready += more
-                for ref in ready:
-                    job = running.pop(ref)
+                for gen in ready:
+                    job = running[gen]
                     try:
-                        ok, payload = ray.get(ref)
-                    except (RayTaskError, TaskCancelledError) as err:
-                        yield Outcome(job.item, error=" ".join(str(err).split())[:500])
+                        ok, payload = ray.get(next(gen))
+                    except StopIteration:  # the task ended
+                        del running[gen]
+                        requeue_rest(job, job.done)
                         continue
-                    except RayError as err:  # the worker or its node died: run the item again
-                        if job.attempt < self.max_retries:
+                    except TaskCancelledError:
+                        continue
+                    except RayTaskError as err:  # the task itself failed (fn not importable...)
+                        del running[gen]
+                        yield Outcome(job.current, error=" ".join(str(err).split())[:500])
+                        requeue_rest(job, job.done + 1)
+                        continue
+                    except RayError as err:  # its worker or node died: run that item again
+                        del running[gen]
+                        attempt = job.current_attempt
+                        if attempt < self.max_retries:
                             self.retries += 1
-                            queue.appendleft(_Job(job.item, job.attempt + 1))
+                            queue.appendleft(_Job([job.current], attempt=attempt + 1))
                         else:
-                            yield Outcome(job.item, error=f"worker process died "
-                                          f"{job.attempt + 1} times ({type(err).__name__})")
+                            yield Outcome(job.current, error=f"worker process died "
+                                          f"{attempt + 1} times ({type(err).__name__})")
+                        requeue_rest(job, job.done + 1)
                         continue
-                    yield Outcome(job.item, value=payload) if ok \
-                        else Outcome(job.item, error=payload)
+                    item = job.current
+                    job.done += 1
+                    job.current_start = time.monotonic()
+                    yield Outcome(item, value=payload) if ok else Outcome(item, error=payload)
                 if self.clip_timeout is not None:
                     now = time.monotonic()
-                    late = [ref for ref, job in running.items() if job.started is not None
-                            and now - job.started >= self.clip_timeout]
-                    for ref in late:
-                        job = running.pop(ref)
-                        ray.cancel(ref, force=True)
-                        yield Outcome(job.item, error=f"timed out after {self.clip_timeout:g} s")
+                    late = [gen for gen, job in running.items() if job.current_start is not None
+                            and now - job.current_start >= self.clip_timeout]
+                    for gen in late:
+                        job = running.pop(gen)
+                        ray.cancel(gen, force=True)
+                        yield Outcome(job.current,
+                                      error=f"timed out after {self.clip_timeout:g} s")
+                        requeue_rest(job, job.done + 1)
         finally:
-            for ref in running:
-                ray.cancel(ref, force=True)
+            for gen in running:
+                ray.cancel(gen, force=True)
 
 
-__all__ = ["RayEngine", "remove_temp_dir", "session_root", "DEFAULT_MAX_RETRIES",
-           "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG"]
+__all__ = ["RayEngine", "check_address", "remove_temp_dir", "session_root", "DEFAULT_MAX_RETRIES",
+           "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG", "MAX_AUTO_BATCH"]
