@@ -46,6 +46,13 @@ class UnsafeIdError(InputError):
     """A video id that would escape its folder if used as a file name (``/``, ``..``, NUL)."""
 
 
+class WriteError(AvprepError):
+    """An output could not be written: a full disk, a file-size limit, a read-only or missing
+    folder (exit 2). Nothing is left under the output's name."""
+
+    exit_code = 2
+
+
 class MediaError(AvprepError):
     """One clip could not be decoded or written; batch runs record it and go on."""
 

@@ -2,8 +2,9 @@
 
 Every module in this package adds its commands through ``register(subparsers)``; each command's
 handler returns the exit code: 0 success, 1 the work ran and found problems or failures, 2 unusable
-input or arguments, 3 avprep itself failed unexpectedly (a bug; ``--debug`` shows where). Errors
-print as one line naming the file and the entry; ``--debug`` shows the traceback instead.
+input or arguments, or an output that cannot be written (a full disk, a read-only folder), 3 avprep
+itself failed unexpectedly (a bug; ``--debug`` shows where). Errors print as one line naming the
+file and the entry; ``--debug`` shows the traceback instead.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import textwrap
 from typing import Callable, List, Optional
 
 from avprep import __version__
-from avprep.errors import AvprepError
+from avprep.errors import AvprepError, WriteError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -76,6 +77,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"avprep {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as err:  # the system refused a read or a write: not a bug in avprep
+        if args.debug:
+            raise
+        where = f"{err.filename}: " if err.filename else ""
+        reason = " ".join(str(err.strerror or err).split())
+        print(f"avprep {args.command}: error: {where}{reason}", file=sys.stderr)
+        return WriteError.exit_code
     except Exception as err:  # a bug or an unforeseen failure: still one line unless --debug
         if args.debug:
             raise

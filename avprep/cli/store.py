@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from avprep.cli import add_command
-from avprep.errors import InputError
+from avprep.errors import InputError, WriteError
 
 SHOW_FAILURES = 20
 
@@ -65,8 +65,12 @@ def _pack(args: argparse.Namespace) -> int:
         raise InputError("pack needs LIST and -o DIR (or --verify DIR)")
     from avprep.store import pack
 
-    result = pack(args.list, args.output, labels=args.labels, shard_size=args.shard_size,
-                  workers=args.workers, fbank=args.fbank)
+    try:
+        result = pack(args.list, args.output, labels=args.labels, shard_size=args.shard_size,
+                      workers=args.workers, fbank=args.fbank)
+    except OSError as err:  # a full disk or a size limit: finished shards stay, a re-run resumes
+        raise WriteError(f"pack stopped: {err.strerror or err}",
+                         err.filename or args.output) from None
     m = result.manifest
     print(f"packed {m.rows} of {m.entries} entries into {len(m.shards)} shards in "
           f"{result.folder} ({result.written} written, {result.reused} already done)")
