@@ -98,18 +98,9 @@ def _extract(args: argparse.Namespace) -> int:
                else f"extract-failures.shard-{shard[0]}-of-{shard[1]}.jsonl")
     if args.address is not None and args.engine != "ray":
         raise InputError("--address needs --engine ray")
-    previous = os.environ.get("RAY_ADDRESS")
-    if args.address is not None:
-        os.environ["RAY_ADDRESS"] = args.address  # where the ray engine looks for its cluster
-    try:
-        summary = run_extract(args.input, audio_dir, frame_dir, log_path=log,
-                              workers=args.workers, scheme=args.ids, shard=shard,
-                              engine=args.engine, clip_timeout=args.clip_timeout or None)
-    finally:
-        if args.address is not None:
-            if previous is None:
-                os.environ.pop("RAY_ADDRESS", None)
-            else:
-                os.environ["RAY_ADDRESS"] = previous
+    summary = run_extract(args.input, audio_dir, frame_dir, log_path=log,
+                          workers=args.workers, scheme=args.ids, shard=shard,
+                          engine=args.engine, clip_timeout=args.clip_timeout or None,
+                          address=args.address)
     print(f"avprep extract: {summary.line()}", file=sys.stderr)
     return 1 if summary.failed else 0

@@ -193,6 +193,7 @@ class Summary:
     stages: Counter = field(default_factory=Counter)
     filled_frames: int = 0
     temps_removed: int = 0
+    retries: int = 0
     seconds: float = 0.0
     log_path: Optional[str] = None
 
@@ -208,6 +209,8 @@ class Summary:
         if self.stages:
             text += " (" + ", ".join(f"{k} {v}" for k, v in sorted(self.stages.items())) + ")"
         text += f"; {self.clips_per_second:.2f} clips/s"
+        if self.retries:
+            text += f"; {self.retries} retried after a worker died"
         if self.temps_removed:
             text += f"; removed {self.temps_removed} stale temporary files"
         if self.failed and self.log_path:
@@ -229,11 +232,12 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
                 log_path: PathLike, workers: int = 1, scheme: Optional[str] = None,
                 shard: Tuple[int, int] = (0, 1), engine: str = "local",
                 clip_timeout: Optional[float] = DEFAULT_CLIP_TIMEOUT,
-                show_progress: bool = True) -> Summary:
+                show_progress: bool = True, address: Optional[str] = None) -> Summary:
     """Extract every clip of ``source`` (a folder or a list file); return the run's counts.
 
     ``audio_dir`` or ``frame_dir`` None leaves that output out. Failures are recorded in
     ``log_path`` (JSON lines) and counted; :class:`InputError` is raised only for unusable input.
+    ``address`` is passed to engines that join a cluster (``engine='ray'``).
     """
     from avprep.media.engines import get_engine
     from avprep.progress import progress
@@ -285,7 +289,8 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
         for result in plan.rejected:
             account(result)
         if todo:
-            runner = get_engine(engine, workers=workers, clip_timeout=clip_timeout)
+            runner = get_engine(engine, workers=workers, clip_timeout=clip_timeout,
+                                address=address)
             bar = progress(total=len(todo), desc="extract", unit="clip") if show_progress \
                 else None
             try:
@@ -305,6 +310,7 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
             finally:
                 if bar is not None:
                     bar.close()
+                summary.retries = getattr(runner, "retries", 0)
                 runner.close()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -128,10 +128,12 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
         return ShardJob(k, os.fspath(folder), first, rows,
                         {i: r for i, r in skip.items() if first <= i < last}, label_index, fbank)
 
+    inline = engine == "local" and (workers <= 1 or len(todo) <= 1)
+    retries = 0
     bar = progress(total=len(data), desc="pack", unit="clip")
     bar.update(sum(s.entries for s in done.values()))
     try:
-        if workers <= 1 or len(todo) <= 1:
+        if inline:
             from avprep.features.kaldi import torch_threads
 
             with torch_threads(1):
@@ -139,32 +141,13 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                     done[k] = write_shard(job(k), on_entry=lambda: bar.update(1))
                     if on_shard:
                         on_shard(done[k])
-        else:
-            context = multiprocessing.get_context("spawn")
-            pending = iter(todo)
-            with cf.ProcessPoolExecutor(max_workers=workers, mp_context=context,
-                                        initializer=_worker_init) as pool:
-                # a few shards queued per worker: jobs for a 2M-entry list are made as needed
-                running = {}
-                try:
-                    for k in itertools.islice(pending, 2 * workers):
-                        running[pool.submit(write_shard, job(k))] = k
-                    while running:
-                        finished, _ = cf.wait(running, return_when=cf.FIRST_COMPLETED)
-                        for future in finished:
-                            k = running.pop(future)
-                            done[k] = future.result()
-                            bar.update(done[k].entries)
-                            if on_shard:
-                                on_shard(done[k])
-                            for nxt in itertools.islice(pending, 1):
-                                running[pool.submit(write_shard, job(nxt))] = nxt
-                except BaseException:
-                    for future in running:
-                        future.cancel()
-                    raise
+        elif todo:
+            retries = _run_on_engine(engine, workers, address, (job(k) for k in todo), done,
+                                     bar, on_shard)
     finally:
         bar.close()
+    if not inline:
+        remove_stale_temps(folder)  # what workers killed mid-shard left behind
 
     shards = [done[k] for k in numbers]
     index = _write_index(folder, data, shards)
@@ -173,7 +156,8 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                         source_sha256=fingerprint, labels_csv=labels_csv, shards=shards,
                         index=index)
     manifest.write(folder)
-    return PackResult(folder, manifest, written=len(todo), reused=len(numbers) - len(todo))
+    return PackResult(folder, manifest, written=len(todo), reused=len(numbers) - len(todo),
+                      retries=retries)
 
 
 def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) -> ShardInfo:
