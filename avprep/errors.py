@@ -7,6 +7,9 @@ from typing import Optional, Union
 
 PathLike = Union[str, "os.PathLike[str]"]
 
+#: longest message shown: a longer one (quoting a huge id, say) keeps its start and its end
+MAX_MESSAGE = 900
+
 
 class AvprepError(Exception):
     """Base of every error avprep raises on purpose.
@@ -28,7 +31,10 @@ class AvprepError(Exception):
             parts.append(self.path)
         if self.entry is not None:
             parts.append(f"entry {self.entry}")
-        parts.append(" ".join(str(self.message).split()))
+        message = " ".join(str(self.message).split())
+        if len(message) > MAX_MESSAGE:  # a huge field quoted in a message: keep both ends
+            message = f"{message[:MAX_MESSAGE * 2 // 3]} [...] {message[-(MAX_MESSAGE // 3):]}"
+        parts.append(message)
         return ": ".join(parts)
 
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env python
 """Benchmark: random-access samples/s reading clips from a pack against the same clips as loose
-files (a wav and ten JPEGs each), and the bytes both take on disk.
+files (a wav and ten JPEGs each), and the bytes both take on disk. With ``--engines``: packing
+clips/s on the local engine and on Ray, with 1 and 2 workers, on the same list (the shards of
+every run must be byte-identical).
 
 A sample here is what the loader needs from storage: the wav's samples and the ten frames' bytes.
 Both sides read through the page cache on a local disk, so the figure measures per-file costs
 (open, stat, small reads) that grow on network file systems; it is a lower bound of the gap there.
 
     python scripts/bench_store.py --clips 200 --reads 2000
+    python scripts/bench_store.py --engines --clips 160 --shard-size 20 --fbank float32
 """
 
 from __future__ import annotations
@@ -64,6 +67,73 @@ def disk_usage(paths):
     return apparent, allocated
 
 
+def shard_bytes(folder: Path) -> dict:
+    """name -> bytes of every shard, the index and the manifest of a pack."""
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+def bench_engines(root: Path, listing: Path, clips: int, shard_size: int, fbank, workers) -> None:
+    """Time ``pack`` on the local engine and on Ray with each worker count; check the bytes.
+
+    Each Ray run gets a cluster of as many CPUs as workers, started before the run (its
+    start-up is reported on its own), as one joined with ``--address`` would be. Two figures
+    per run: over the whole run, which includes starting worker processes and their first
+    imports and calls, and the steady rate from the shard that finishes once every worker has
+    had one to the last shard, which is what a long run sees.
+    """
+    import logging
+
+    import ray
+
+    from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, remove_temp_dir, session_root
+
+    runs = {}
+    reference = None
+    ray_start = []
+    for engine in ("local", "ray"):
+        for n in workers:
+            if engine == "ray":  # a cluster of n CPUs, as the engine starts for n workers
+                temp = session_root()
+                t = time.perf_counter()
+                ray.init(address="local", num_cpus=n, include_dashboard=False,
+                         _node_ip_address="127.0.0.1", log_to_driver=False,
+                         logging_level=logging.ERROR, object_store_memory=128 * 2**20,
+                         _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
+                ray_start.append(time.perf_counter() - t)
+            try:
+                out = root / f"pack-{engine}-{n}"
+                finished = []
+                t = time.perf_counter()
+                result = pack(listing, out, shard_size=shard_size, fbank=fbank, workers=n,
+                              engine=engine, on_shard=lambda info: finished.append(
+                                  (time.perf_counter(), info.entries)))
+                total = time.perf_counter() - t
+                assert not result.failures
+                got = shard_bytes(out)
+                reference = reference or got
+                assert got == reference, f"{engine} with {n} workers wrote other bytes"
+                finished.sort()
+                if len(finished) > n:
+                    steady = (sum(e for _, e in finished[n:])
+                              / (finished[-1][0] - finished[n - 1][0]))
+                else:
+                    steady = float("nan")
+                runs[(engine, n)] = (clips / total, steady)
+            finally:
+                if engine == "ray":
+                    ray.shutdown()
+                    remove_temp_dir(temp)
+    starts = ", ".join(f"{t:.1f}" for t in ray_start)
+    print(f"pack of {clips} clips, {shard_size} per shard, fbank {fbank}; Ray cluster start "
+          f"{starts} s (not included below); shards, index and manifest byte-identical")
+    base = runs[("local", workers[0])]
+    print(f"{'':16s}{'whole run':>24s}{'steady':>26s}")
+    for (engine, n), (whole, steady) in runs.items():
+        print(f"{engine:5s} {n} worker{'s' if n > 1 else ' '}  {whole:10.1f} clips/s "
+              f"({whole / base[0]:.2f}x)  {steady:10.1f} clips/s ({steady / base[1]:.2f}x)")
+    print(f"(x: against the local engine with {workers[0]} worker{'s' if workers[0] > 1 else ''})")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -72,6 +142,12 @@ def main() -> None:
     ap.add_argument("--reads", type=int, default=2000)
     ap.add_argument("--shard-size", type=int, default=100)
     ap.add_argument("--dir", help="work folder (default: a temporary one)")
+    ap.add_argument("--engines", action="store_true",
+                    help="time packing on the local and Ray engines instead")
+    ap.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                    help="worker counts for --engines (default: 1 2)")
+    ap.add_argument("--fbank", choices=("float32", "float16"),
+                    help="store fbanks in the --engines runs")
     args = ap.parse_args()
     os.environ.setdefault("AVPREP_PROGRESS", "0")
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
@@ -81,6 +157,9 @@ def main() -> None:
         made = time.perf_counter() - t
         listing = root / "list.json"
         listing.write_text(json.dumps({"data": entries}))
+        if args.engines:
+            bench_engines(root, listing, args.clips, args.shard_size, args.fbank, args.workers)
+            return
         t = time.perf_counter()
         result = pack(listing, root / "pack", shard_size=args.shard_size)
         packed = time.perf_counter() - t

@@ -7,6 +7,7 @@ import sys
 
 from avprep.cli import add_command
 from avprep.errors import InputError, WriteError
+from avprep.media.engines import engine_names  # light: no decoders, no Ray
 
 SHOW_FAILURES = 20
 
@@ -29,7 +30,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         the Dataset in place of a list.
 
         A killed run continues where it stopped when run again with the same arguments: finished
-        shards are kept as they are. --workers packs that many shards at once.
+        shards are kept as they are. --workers packs that many shards at once: in worker
+        processes here (--engine local, the default) or as Ray tasks (--engine ray) on a Ray
+        cluster started for the run on this machine or, with --address, on an existing one
+        whose nodes share DIR's file system. Both engines write the same bytes; under Ray a
+        worker that dies mid-shard costs a retry of that shard, not the run.
 
         With --verify DIR (and no LIST): rehash every shard against the manifest and check the
         index; each missing or damaged shard is named.
@@ -40,6 +45,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """
         avprep pack out/lists/audioset_20k.json --labels class_labels_indices.csv \\
             -o out/pack/as20k --shard-size 1000 --workers 4 --fbank
+        avprep pack out/lists/audioset_20k.json -o out/pack/as20k --workers 64 \\
+            --engine ray --address 10.0.0.1:6379
         avprep pack --verify out/pack/as20k
         """,
         _pack)
@@ -50,9 +57,15 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--shard-size", type=int, default=1000, metavar="N",
                    help="list entries per shard (default 1000)")
     p.add_argument("--workers", type=int, default=1, metavar="N",
-                   help="shards packed in parallel (default 1)")
+                   help="shards packed in parallel (default 1; with --engine ray: Ray tasks at "
+                        "once)")
     p.add_argument("--fbank", nargs="?", const="float32", choices=("float32", "float16"),
                    help="also store each clip's fbank (bare --fbank: float32)")
+    p.add_argument("--engine", default="local", choices=engine_names(),
+                   help="execution engine (default: %(default)s)")
+    p.add_argument("--address", metavar="ADDR",
+                   help="with --engine ray: join the Ray cluster at ADDR (default: $RAY_ADDRESS "
+                        "if set, else start a local one)")
     p.add_argument("--verify", metavar="DIR", help="verify the pack in DIR instead of packing")
 
 
@@ -60,20 +73,26 @@ def _pack(args: argparse.Namespace) -> int:
     if args.verify:
         if args.list or args.output:
             raise InputError("--verify DIR takes no LIST and no -o")
+        if args.engine != "local" or args.address is not None:
+            raise InputError("--verify DIR takes no --engine and no --address")
         return _verify(args.verify)
     if not args.list or not args.output:
         raise InputError("pack needs LIST and -o DIR (or --verify DIR)")
+    if args.address is not None and args.engine != "ray":
+        raise InputError("--address needs --engine ray")
     from avprep.store import pack
 
     try:
         result = pack(args.list, args.output, labels=args.labels, shard_size=args.shard_size,
-                      workers=args.workers, fbank=args.fbank)
+                      workers=args.workers, fbank=args.fbank, engine=args.engine,
+                      address=args.address)
     except OSError as err:  # a full disk or a size limit: finished shards stay, a re-run resumes
         raise WriteError(f"pack stopped: {err.strerror or err}",
                          err.filename or args.output) from None
     m = result.manifest
+    retried = f", {result.retries} retried after a worker died" if result.retries else ""
     print(f"packed {m.rows} of {m.entries} entries into {len(m.shards)} shards in "
-          f"{result.folder} ({result.written} written, {result.reused} already done)")
+          f"{result.folder} ({result.written} written, {result.reused} already done{retried})")
     if m.incomplete:
         print(f"{len(m.incomplete)} packed entries lack some frames (listed in manifest.json)")
     failures = m.failures

@@ -87,13 +87,24 @@ class Report:
             return head + ": OK"
         lines = [head + f": {sum(p['count'] for p in self.problems.values())} problems"]
         for kind, info in self.to_json()["problems"].items():
-            shown = ", ".join(str(e) for e in info["examples"][:3])
+            shown = ", ".join(_short(e) for e in info["examples"][:3])
             more = f" (e.g. {shown})" if shown else ""
             note = f" [{info['detail']}]" if info.get("detail") else ""
             if info.get("labels"):
-                note += f" [labels: {', '.join(repr(m) for m in info['labels'][:5])}]"
+                shown_labels = ", ".join(_short(m, quote=True) for m in info["labels"][:5])
+                note += f" [labels: {shown_labels}]"
             lines.append(f"  {kind}: {info['count']}{more}{note}")
         return "\n".join(lines)
+
+
+def _short(value: object, limit: int = 60, quote: bool = False) -> str:
+    """``value`` for the human summary: as written when short and printable (and not ``quote``),
+    else its repr (line breaks and control characters escaped), cut to ``limit`` characters."""
+    text = str(value)
+    if not quote and text.isprintable() and len(text) <= limit:
+        return text
+    text = repr(text)
+    return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
 def _ids_at(data: DataList, mask: np.ndarray) -> List[str]:

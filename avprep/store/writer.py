@@ -4,26 +4,25 @@ Shard ``k`` holds list entries ``[k * shard_size, (k + 1) * shard_size)`` that c
 list order, so row ``i`` of the pack is the ``i``-th packable entry. Each shard is written under a
 temporary name and renamed when complete, then a small record of it goes into ``.parts/``; a
 later run with the same list and options reuses every shard that has its record and writes only
-the rest. ``index.arrow`` and ``manifest.json`` come last.
+the rest. ``index.arrow`` and ``manifest.json`` come last. Shards are written in this process
+or, one shard per job, by :func:`avprep.store.task.pack_shard` on an execution engine
+(:mod:`avprep.store.dispatch`).
 """
 
 from __future__ import annotations
 
-import concurrent.futures as cf
 import hashlib
-import itertools
 import json
-import multiprocessing
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
 
 from avprep.atomic import atomic_path, remove_stale_temps, write_text
-from avprep.errors import InputError, MediaError
+from avprep.errors import AvprepError, InputError, MediaError
 from avprep.layout import N_FRAMES, SAMPLE_RATE, frame_paths
 from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
@@ -48,6 +47,7 @@ class PackResult:
     manifest: Manifest
     written: int
     reused: int
+    retries: int = 0  #: shards written again because their worker died mid-shard
 
     @property
     def failures(self) -> List[Failure]:
@@ -70,24 +70,36 @@ class ShardJob:
 
 def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_SIZE,
          workers: int = 1, fbank: Optional[str] = None, source: Optional[str] = None,
-         on_shard: Optional[Callable[[ShardInfo], None]] = None) -> PackResult:
+         on_shard: Optional[Callable[[ShardInfo], None]] = None, engine: str = "local",
+         address: Optional[str] = None) -> PackResult:
     """Pack the clips of ``data`` (a :class:`avprep.lists.DataList` or a JSON list path).
 
     ``labels``: a :class:`avprep.lists.LabelSet` or label CSV path; with it every label must be in
     the CSV and rows also store the class indices. ``fbank``: None, ``'float32'`` or ``'float16'``
-    stores each clip's :func:`avprep.features.wav_fbank` result in that precision. ``workers``
-    processes write shards in parallel (started with ``spawn``: a script calling this needs the
-    ``if __name__ == "__main__":`` guard). ``on_shard`` is called in this process after each shard
-    is finished. Entries whose wav or frames cannot be read are left out and recorded with their
-    reason in the manifest. Raises :class:`InputError` when ``out_dir`` holds a pack of another
-    list or other options.
+    stores each clip's :func:`avprep.features.wav_fbank` result in that precision.
+
+    ``engine`` (a name from :mod:`avprep.media.engines`) writes ``workers`` shards at a time:
+    ``'local'`` in this process (``workers`` 1) or in worker processes on this machine (forked
+    from a fork server or spawned: a script calling this needs the ``if __name__ ==
+    "__main__":`` guard),
+    ``'ray'`` as Ray tasks on a local Ray cluster started for the run or, with ``address``, on
+    an existing cluster (whose nodes must share the pack folder's file system); every engine
+    writes the same bytes. A worker that dies mid-shard under Ray costs a retry of that shard
+    (counted in :attr:`PackResult.retries`). A shard that could not be written at all raises
+    once the other shards are done, so a later run has only that one left to do.
+    ``on_shard`` is called in this process after each shard is finished. Entries whose wav or
+    frames cannot be read are left out and recorded with their reason in the manifest. Raises
+    :class:`InputError` when ``out_dir`` holds a pack of another list or other options, for an
+    unknown engine, and for ``address`` without the ray engine.
     """
     from avprep.lists import DataList, LabelSet, read_labels, read_list
+    from avprep.store.dispatch import check_engine_args
 
     if shard_size < 1:
         raise InputError(f"--shard-size must be at least 1, got {shard_size}")
     if fbank is not None and fbank not in FBANK_DTYPES:
         raise InputError(f"--fbank must be one of {', '.join(FBANK_DTYPES)}, got {fbank!r}")
+    check_engine_args(engine, workers, address)
     if not isinstance(data, DataList):
         source = source or os.fspath(data)
         data = read_list(data)
@@ -146,8 +158,8 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                                      bar, on_shard)
     finally:
         bar.close()
-    if not inline:
-        remove_stale_temps(folder)  # what workers killed mid-shard left behind
+        if not inline:
+            remove_stale_temps(folder)  # what workers killed mid-shard left behind
 
     shards = [done[k] for k in numbers]
     index = _write_index(folder, data, shards)
@@ -158,6 +170,42 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     manifest.write(folder)
     return PackResult(folder, manifest, written=len(todo), reused=len(numbers) - len(todo),
                       retries=retries)
+
+
+def _run_on_engine(engine: str, workers: int, address: Optional[str], jobs: Iterable[ShardJob],
+                   done: Dict[int, ShardInfo], bar, on_shard) -> int:
+    """Write the shards of ``jobs`` with :func:`avprep.store.task.pack_shard` on an engine;
+    fill ``done``.
+
+    Returns how many shards were run again after their worker died. When some shard could not be
+    written, the others still finish and the first such error is raised at the end.
+    """
+    from avprep.store.dispatch import open_engine, retries_of, run_jobs, window_size
+    from avprep.store.task import pack_shard
+
+    errors: List[AvprepError] = []
+    runner = open_engine(engine, workers, address)
+    try:
+        for outcome in run_jobs(runner, pack_shard, jobs, window_size(workers)):
+            job: ShardJob = outcome.item
+            result = outcome.value
+            if outcome.error is not None or isinstance(result, AvprepError):
+                errors.append(result if outcome.error is None else AvprepError(
+                    f"{shard_name(job.number)} was not written: {outcome.error}", job.folder))
+                continue
+            done[job.number] = result
+            bar.update(result.entries)
+            if on_shard:
+                on_shard(result)
+        retries = retries_of(runner)
+    finally:
+        runner.close()
+    if errors:
+        first = errors[0]
+        first.message = (f"{first.message} ({len(errors)} shard{'s' if len(errors) > 1 else ''} "
+                         "not written; a new run writes only those)")
+        raise first
+    return retries
 
 
 def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) -> ShardInfo:
@@ -366,9 +414,3 @@ def _duplicates(ids: Sequence[str]) -> Dict[int, str]:
         if j != i:
             out[i] = f"duplicate video id (first at entry {j})"
     return out
-
-
-def _worker_init() -> None:
-    import torch
-
-    torch.set_num_threads(1)

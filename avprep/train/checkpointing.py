@@ -92,6 +92,23 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
+def restore(path: PathLike, kind: str, rank: int, model: torch.nn.Module,
+            optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any) -> Dict[str, Any]:
+    """Load the resume state in ``path`` into the training objects and this rank's RNGs.
+
+    Returns the state, whose ``epoch``, ``global_step``, ``best_epoch`` and ``best`` say where the
+    run stood.
+    """
+    state = load_resume(path, kind)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    scaler.load_state_dict(state["scaler"])
+    rngs = state["rng"]
+    set_rng_state(rngs[rank] if rank < len(rngs) else rngs[0])
+    return state
+
+
 def average_models(paths: list) -> Dict[str, torch.Tensor]:
     """The element-wise mean of the state dicts in ``paths`` (checkpoint weight averaging)."""
     if not paths:

@@ -105,15 +105,10 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     start_epoch, global_step, best_epoch, best = 1, 0, 0, -math.inf
     if cfg.resume:
-        state = ckpt.load_resume(resume_file, "finetune")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        state = ckpt.restore(resume_file, "finetune", runtime.rank, model, optimizer,
+                             scheduler, scaler)
         start_epoch = state["epoch"] + 1
         global_step, best_epoch, best = state["global_step"], state["best_epoch"], state["best"]
-        ckpt.set_rng_state(state["rng"][runtime.rank] if runtime.rank < len(state["rng"])
-                           else state["rng"][0])
     else:
         torch.manual_seed(cfg.seed + runtime.rank)
     model = loop.wrap(model, runtime)

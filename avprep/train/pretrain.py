@@ -127,16 +127,10 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     start_epoch, global_step, best_epoch, best_loss = 1, 0, 0, math.inf
     if cfg.resume:
-        state = ckpt.load_resume(resume_file, "pretrain")
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
+        state = ckpt.restore(resume_file, "pretrain", runtime.rank, model, optimizer,
+                             scheduler, scaler)
         start_epoch = state["epoch"] + 1
-        global_step, best_epoch = state["global_step"], state["best_epoch"]
-        best_loss = state["best"]
-        ckpt.set_rng_state(state["rng"][runtime.rank] if runtime.rank < len(state["rng"])
-                           else state["rng"][0])
+        global_step, best_epoch, best_loss = state["global_step"], state["best_epoch"], state["best"]
     else:
         torch.manual_seed(cfg.seed + runtime.rank)  # masking differs between processes
     model = loop.wrap(model, runtime)

@@ -52,3 +52,42 @@ def test_two_runs_at_once_write_what_one_run_writes(tmp_path):
             assert failed == {"broken"}, (stagger, k, failed)
         assert snapshot(out / "A", out / "F") == expected, stagger
         assert not temporaries(out)
+
+
+WRITER = """
+import sys
+from avprep.atomic import atomic_path
+final, source = sys.argv[1], sys.argv[2]
+with atomic_path(final) as tmp:
+    with open(tmp, "wb") as fh:
+        fh.write(open(source, "rb").read())
+    print(tmp, flush=True)
+    sys.stdin.readline()  # still writing, until the test says so
+"""
+
+
+def test_a_run_leaves_a_live_writers_temporary_alone(tmp_path):
+    """Deterministic form of the race above: another process is mid-way through writing
+    ``A/clip0.wav`` (its temporary exists, its rename is to come) when a run starts. The run
+    must not take that temporary for a killed run's leftover: removing it would make the other
+    writer's rename fail."""
+    videos = tmp_path / "videos"
+    tiny_clips(videos, 2)
+    ref = tmp_path / "ref"
+    assert main(["extract", str(videos), "--audio-dir", str(ref / "A"), "--frame-dir",
+                 str(ref / "F"), "--log", str(ref / "log.jsonl"), "--workers", "0"]) == 0
+    out = tmp_path / "out"
+    writer = subprocess.Popen([sys.executable, "-c", WRITER, str(out / "A" / "clip0.wav"),
+                               str(ref / "A" / "clip0.wav")], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        temp = writer.stdout.readline().strip()
+        assert temp and os.path.exists(temp)
+        assert main(["extract", str(videos), "--audio-dir", str(out / "A"), "--frame-dir",
+                     str(out / "F"), "--log", str(tmp_path / "log.jsonl"), "--workers", "1"]) == 0
+        assert os.path.exists(temp), "the run removed a live writer's temporary file"
+    finally:
+        writer.communicate("go\n", timeout=60)
+    assert writer.returncode == 0  # its rename worked
+    assert snapshot(out / "A", out / "F") == snapshot(ref / "A", ref / "F")
+    assert not temporaries(out)

@@ -248,6 +248,23 @@ def test_huge_fields_are_data(tmp_path):
         assert got.video_id == [big, "b"] and got.labels[1] == "/m/a," * 5000
 
 
+def test_huge_fields_through_the_commands(tmp_path, capsys, label_csv):
+    """A huge id or label is data; what the commands print about it stays short."""
+    big = "☃" * (1 << 19)
+    items = [{"video_id": big, "wav": "w", "video_path": "p", "labels": "/m/a"},
+             {"video_id": "b", "wav": "w", "video_path": "p", "labels": "/m/x" * 100000}]
+    path = write(tmp_path, "l.json", dump({"data": items}, indent=1, ensure_ascii=False))
+    code, out, err = run(capsys, "validate", path, "--labels", label_csv, "--json",
+                         tmp_path / "r.json")
+    assert code == 1 and max(len(line) for line in out.splitlines()) < 200
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["problems"]["unsafe_id"]["examples"] == [big]  # the report keeps it whole
+    code, out, err = run(capsys, "weights", path, "--labels", label_csv, "-o",
+                         tmp_path / "w.csv")
+    assert_one_line_error(code, err, path, entry=1)
+    assert len(err) < 1200 and not (tmp_path / "w.csv").exists()
+
+
 # label CSV reader --------------------------------------------------------------------------
 
 mid_text = st.text(st.characters(codec="utf-8", exclude_characters='\r\n",'), min_size=1,
@@ -277,7 +294,10 @@ def test_any_label_set_is_read_back(pairs, crlf, bom):
 def unusable_label_files(draw):
     """Bytes of a label CSV that cannot be used."""
     pairs = draw(label_sets)
-    lines = labels_text(LabelSet.from_pairs(pairs)).split("\n")
+    # one item per row (a quoted name may hold a line break), and the final empty line
+    lines = ["index,mid,display_name"] + [
+        f'{i},{mid},"{name.replace(chr(34), chr(34) * 2)}"' for i, (mid, name) in enumerate(pairs)
+    ] + [""]
     kind = draw(st.sampled_from(["empty", "header_only", "no_column", "bad_index", "repeat_index",
                                  "repeat_mid", "gap", "not_utf8", "short_row"]))
     if kind == "empty":
@@ -427,6 +447,8 @@ def test_commands_on_good_lists_with_fuzzed_side_files(capsys, label_csv, items,
         elif command == "validate":
             report = json.loads((out / "r.json").read_text())
             assert set(report) == {"problems", "summary"}
+            # the summary: one line, then one per kind of problem, whatever the ids hold
+            assert len(stdout.strip("\n").split("\n")) == 1 + len(report["problems"]), stdout
         elif command == "weights":
             got = read_weights(out / "w.csv")
             assert len(got) == len(items) and np.isfinite(got).all()
