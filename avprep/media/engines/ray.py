@@ -10,8 +10,10 @@ and left as it is.
 
 Items go out in batches, one Ray task per batch (``batch`` items; by default enough tasks for
 four per worker, at most 16 items each, so a large run pays the scheduler once per 16 clips),
-pipelined: at most ``in_flight`` (default ``2 * workers``) tasks are out at a time, so workers
-never wait for the driver and the driver never floods the scheduler. Each task streams its
+pipelined: at most ``in_flight`` tasks are out at a time (default ``2 * workers`` on a cluster
+started here, whose ``workers`` CPUs cap what runs; ``workers`` on a joined cluster, so that
+``--workers`` bounds the tasks running at once there too), so workers never wait long for the
+driver and the driver never floods the scheduler. Each task streams its
 results back item by item (a Ray generator task), so the driver always knows which items are
 done: a worker that dies (killed, out of memory, a crash in a decoder) loses only the item it
 was running, which is submitted again on its own, up to ``max_retries`` times (counted in
@@ -154,7 +156,9 @@ class RayEngine:
         self.clip_timeout = clip_timeout if clip_timeout and clip_timeout > 0 else None
         self.address = address
         self.max_retries = max_retries
-        self.in_flight = max(in_flight or 2 * workers, 1)
+        #: tasks out at once; None: 2 * workers on a cluster started here (its CPU count caps
+        #: what runs), ``workers`` on a joined cluster, so that ``workers`` bounds the parallelism
+        self.in_flight = max(in_flight, 1) if in_flight else None
         if batch is not None and batch < 1:
             raise ValueError("batch must be >= 1")
         self.batch = batch
@@ -234,6 +238,7 @@ class RayEngine:
         capacity = max(1, min(self.workers, int(ray.cluster_resources().get("CPU", 1))))
         queue: Deque[_Job] = deque(_Job(items[i:i + size]) for i in range(0, len(items), size))
         running: "OrderedDict[Any, _Job]" = OrderedDict()
+        limit = self.in_flight or (2 * self.workers if self.started_cluster else self.workers)
 
         def requeue_rest(job: _Job, first: int) -> None:
             if first < len(job.items):  # never started: a new task, not a retry
@@ -241,7 +246,7 @@ class RayEngine:
 
         try:
             while queue or running:
-                while queue and len(running) < self.in_flight:
+                while queue and len(running) < limit:
                     job = queue.popleft()
                     running[task.remote(fn_ref, job.items, cwd)] = job
                 now = time.monotonic()
