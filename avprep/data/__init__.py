@@ -5,6 +5,7 @@
 - :class:`AVDataset` with :class:`AVConfig`: the typed interface (named-tuple samples).
 - :class:`BalancedSampler`, :class:`DistributedBalancedSampler`: weight-proportional draws.
 - :func:`collate_waveforms`, :class:`BatchFbank`: the fbank made per batch on the training device.
+- :class:`MultiFrameDataset`: eval items with one fbank and several frames (frame-averaged eval).
 
 Typical use, with the fbank computed on the GPU::
 
@@ -29,10 +30,12 @@ from avprep.data.batch import BatchFbank, WaveBatch, collate_waveforms
 from avprep.data.config import AVConfig
 from avprep.data.dataset import AudiosetDataset
 from avprep.data.image import load_image
+from avprep.data.multiframe import MultiFrameDataset, MultiFrameSample
 from avprep.data.samplers import BalancedSampler, DistributedBalancedSampler, load_weights
 
 __all__ = [
     "AudiosetDataset", "AVDataset", "AVConfig", "AVSample", "AVWaveSample", "AugmentPlan",
     "BalancedSampler", "DistributedBalancedSampler", "load_weights",
     "BatchFbank", "WaveBatch", "collate_waveforms", "load_image",
+    "MultiFrameDataset", "MultiFrameSample",
 ]

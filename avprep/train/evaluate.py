@@ -4,6 +4,11 @@ By default each clip is scored once per video frame (0..9) with the same audio, 
 per-frame probabilities are averaged: sigmoid scores for mAP, AUC and d-prime, softmax scores for
 accuracy, as the original does for its mAP and accuracy runs respectively. ``skip_frame_agg``
 scores the middle frame only. Audio-only modes ignore the image, so one pass stands for all frames.
+
+Each clip's wav is read and its fbank computed once (``avprep.data.MultiFrameDataset``); the model
+runs once per frame on the same fbank batch. The batch size counts clips, so a batch holds
+``batch_size`` fbanks and ``batch_size x frames`` images (about 6 MB of images per clip with 10
+frames): lower the batch size or the number of loader workers when memory is short.
 """
 
 from __future__ import annotations
@@ -53,6 +58,32 @@ def predict(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode:
             loop.gather_rows(torch.cat(targets), n, runtime), loss)
 
 
+@torch.no_grad()
+def predict_frames(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode: str,
+                   runtime: loop.Runtime) -> Tuple[List[torch.Tensor], torch.Tensor]:
+    """Logits ``[n, classes]`` per frame of ``loader``'s :class:`avprep.data.MultiFrameDataset`
+    (in its frame order) and the targets ``[n, classes]``, for every sample in order.
+
+    Each batch's fbank goes to the device once; the model runs on it once per frame.
+    """
+    model.eval()
+    bare = loop.unwrap(model)
+    logits: List[List[torch.Tensor]] = [[] for _ in loader.dataset.frames]
+    targets = []
+    batches = progress(loader, total=len(loader), desc="evaluating", unit="batch") \
+        if runtime.is_main else loader
+    for a, v, y in batches:
+        a, v = a.to(runtime.device), v.to(runtime.device)
+        for k, chunks in enumerate(logits):
+            with loop.autocast(runtime):
+                out = bare(a, v[:, k].contiguous(), ftmode)
+            chunks.append(out.float().cpu())
+        targets.append(y.float().cpu())
+    n = len(loader.dataset)
+    return ([loop.gather_rows(torch.cat(chunks), n, runtime) for chunks in logits],
+            loop.gather_rows(torch.cat(targets), n, runtime))
+
+
 def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool]) -> List[int]:
     """Which frames an evaluation runs: the middle one, or all ten."""
     if skip_frame_agg or ftmode in AUDIO_ONLY_MODES:
@@ -64,30 +95,31 @@ def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
                    cfg: Union[CommonConfig, EvalConfig], ftmode: str,
                    skip_frame_agg: Optional[bool], runtime: loop.Runtime) -> Dict[str, Any]:
     """Score ``model`` on list ``data``; return flat ``mAP``, ``acc``, ``AUC``, ``d_prime`` and
-    the per-frame results."""
+    the per-frame results.
+
+    ``cfg.batch_size`` clips per batch, each with all the frames scored (see the module notes).
+    """
+    from avprep.data import MultiFrameDataset
+
     frames = frames_to_score(ftmode, skip_frame_agg)
+    dataset = loop.make_dataset(data, label_csv, loop.audio_conf(cfg, "eval"))
+    n = len(dataset)
+    loop.check_classes(dataset, cfg.n_class, label_csv)
+    loader = loop.eval_loader(MultiFrameDataset(dataset, frames), cfg.batch_size,
+                              cfg.num_workers, runtime)
+    frame_logits, target_t = predict_frames(model, loader, ftmode, runtime)
+    target = target_t.numpy()
     sig_sum: Optional[np.ndarray] = None
     soft_sum: Optional[np.ndarray] = None
-    target = None
     per_frame = []
-    n = 0
-    shown = progress(frames, total=len(frames), desc="evaluating frames", unit="frame") \
-        if runtime.is_main else frames
-    for frame in shown:
-        dataset = loop.make_dataset(data, label_csv,
-                                    {**loop.audio_conf(cfg, "eval"), "frame_use": frame})
-        n = len(dataset)
-        loop.check_classes(dataset, cfg.n_class, label_csv)
-        loader = loop.eval_loader(dataset, cfg.batch_size, cfg.num_workers, runtime)
-        logits, target_f, _ = predict(model, loader, ftmode, runtime)
-        target = target_f.numpy()
+    for frame, logits in zip(frames, frame_logits):
         sig = torch.sigmoid(logits).numpy().astype(np.float64)
         soft = torch.softmax(logits, dim=-1).numpy().astype(np.float64)
         sig_sum = sig if sig_sum is None else sig_sum + sig
         soft_sum = soft if soft_sum is None else soft_sum + soft
         m = classification_metrics(logits.numpy(), target)
         per_frame.append({"frame": frame, "mAP": m["mAP"], "acc": m["acc"], "AUC": m["AUC"]})
-    assert sig_sum is not None and soft_sum is not None and target is not None
+    assert sig_sum is not None and soft_sum is not None
     result = classification_metrics(sig_sum / len(frames), target)
     result["acc"] = classification_metrics(soft_sum / len(frames), target)["acc"]
     result.update({"frames": frames, "per_frame": per_frame, "ftmode": ftmode,

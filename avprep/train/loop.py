@@ -68,6 +68,9 @@ def setup_runtime(amp: Optional[bool] = None, device: Optional[str] = None) -> R
         dev = torch.device(device)
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise InputError(f"--device {device}: CUDA is not available here")
+        if dev.type == "cuda" and dev.index is None:  # torch.cuda.set_device needs an index
+            dev = torch.device("cuda", local_rank if world_size > 1
+                               else torch.cuda.current_device())
     elif torch.cuda.is_available():
         dev = torch.device("cuda", local_rank if world_size > 1 else torch.cuda.current_device())
     else:
