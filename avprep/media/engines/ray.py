@@ -88,7 +88,7 @@ class _Job:
         return self.attempt if self.done == 0 else 0
 
 
-def remove_temp_dir(path: str, tries: int = 5) -> None:
+def remove_temp_dir(path: str, tries: int = 25) -> None:
     """Remove a stopped Ray session's temporary folder, waiting for its last files to go.
 
     Ray's processes may still unlink sockets and logs for a moment after ``ray.shutdown()``, so
@@ -111,9 +111,11 @@ def session_root() -> str:
     may recreate the folder of an earlier session, and this one is removed at exit in any case.
     """
     global _session_root
-    if _session_root is None or not os.path.isdir(_session_root):
+    if _session_root is None:
         _session_root = tempfile.mkdtemp(prefix="avprep-ray-")
         atexit.register(remove_temp_dir, _session_root)
+    else:  # the same path again: a new session may touch the last one's folder, keep it one
+        os.makedirs(_session_root, mode=0o700, exist_ok=True)
     return _session_root
 
 
