@@ -65,6 +65,11 @@ class ClipResult:
         return bool(states) and all(s == SKIPPED for s in states)
 
 
+def _write_failure(path: PathLike, err: OSError) -> str:
+    """The log reason of an output that could not be written (no partial file is left)."""
+    return f"cannot write {os.fspath(path)}: {err.strerror or _reason(err)}"
+
+
 def _reason(err: BaseException) -> str:
     text = " ".join(str(err).split())
     return f"{type(err).__name__}: {text}" if text else type(err).__name__
@@ -255,8 +260,11 @@ def _process(task: ClipTask, result: ClipResult) -> None:
             why = decoded.audio_error or "the audio stream decoded to no samples"
             result.failures.append(("audio", why))
         else:
-            audio_mod.write_wav(wav, samples)
-            result.audio = WRITTEN
+            try:
+                audio_mod.write_wav(wav, samples)
+                result.audio = WRITTEN
+            except OSError as err:  # a full disk, a size limit: the frames may still fit
+                result.failures.append(("audio", _write_failure(wav, err)))
     if need_frames:
         if not decoded.jpegs:
             why = decoded.video_error or "the video stream decoded to no frames"
@@ -264,9 +272,13 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         else:
             filled = frames_mod.fill_from_below(decoded.jpegs, list(range(N_FRAMES)))
             result.filled_frames = N_FRAMES - len(decoded.jpegs)
-            frames_mod.write_frame_set(task.frame_dir, task.video_id,
-                                       {i: filled[i] for i in missing})
-            result.frames = WRITTEN
+            try:
+                frames_mod.write_frame_set(task.frame_dir, task.video_id,
+                                           {i: filled[i] for i in missing})
+                result.frames = WRITTEN
+            except OSError as err:
+                where = Path(task.frame_dir) / "frame_*" / f"{task.video_id}.jpg"
+                result.failures.append(("frames", _write_failure(where, err)))
 
 
 def extract_clip(path: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],

@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
-from avprep.atomic import TMP_MARK
-from avprep.errors import InputError
+from avprep.atomic import TMP_MARK, is_stale_temp
+from avprep.errors import InputError, WriteError
 from avprep.layout import N_FRAMES
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import FAILED, OFF, ClipResult, ClipTask, process_clip
@@ -253,12 +253,21 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
                              path=log_path)
     start = time.perf_counter()
     paths = find_inputs(source)
+    for folder in (audio_dir, frame_dir):
+        if folder is not None:
+            try:
+                Path(folder).mkdir(parents=True, exist_ok=True)
+            except OSError as err:  # e.g. under a regular file: no clip could be written
+                raise WriteError(f"cannot create the output folder: {err.strerror or err}",
+                                 path=folder) from None
     threads = 0 if workers <= 1 else 1
     plan = plan_clips(paths, audio_dir, frame_dir, scheme, shard, threads)
     ids = [t.video_id for t in plan.tasks]
     with_audio, with_frames, temps = scan_outputs(audio_dir, frame_dir, ids)
     summary = Summary(clips=len(plan.tasks) + len(plan.rejected), log_path=os.fspath(log_path))
     for tmp in temps:
+        if not is_stale_temp(tmp):
+            continue  # another run on these folders is writing it right now
         try:
             tmp.unlink()
             summary.temps_removed += 1

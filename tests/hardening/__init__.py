@@ -1,2 +1,2 @@
 """Hardening tests: fuzzed list files, a broken-media corpus, kills at random moments, concurrent
-runs and failing writes. Helpers shared by these files live in :mod:`hardening.tools`."""
+runs and failing writes. What these files share lives in :mod:`hardening.tools`."""

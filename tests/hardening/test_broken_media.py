@@ -13,10 +13,8 @@ overwritten in the middle (corrupt packets), and a named pipe nobody writes to (
 from __future__ import annotations
 
 import io
-import json
 import os
 import random
-import shutil
 import subprocess
 import sys
 import wave
@@ -185,10 +183,11 @@ def peak_rss_mib(clip: str, out: Path) -> tuple:
 
 
 def test_memory_per_worker_is_bounded(extracted, tmp_path):
-    """Peak RSS of one worker process. Measured on the development machine (2 cores, Linux):
-    72 MiB after imports, 101 MiB for a 10 s 320x240 clip, 412 MiB for one 8K frame and 427 MiB
-    for the one-hour clip (its 16 kHz audio is held in memory until the wav is written, about
-    115 MB of int16 plus the resampler's float buffers: memory grows with the audio's duration)."""
+    """Peak resident memory (VmHWM) of a process doing one worker's job. Measured on a 2-core
+    Linux machine: 70 MiB after imports, 101 MiB for a 10 s 320x240 clip, 412 MiB for one 8K
+    frame and 427 MiB for the one-hour clip (its 16 kHz audio is held in memory until the wav is
+    written, about 115 MB of int16 plus the resampler's float buffers: memory grows with the
+    audio's duration)."""
     videos = extracted["root"] / "videos"
     ten = make_clip(tmp_path / "ten_seconds.mp4", duration=10)
     base, _ = peak_rss_mib("-", tmp_path)

@@ -18,9 +18,7 @@ What is data and what is unusable (issue 9, and the readers' contract in issue 2
 from __future__ import annotations
 
 import contextlib
-import io
 import json
-import math
 import os
 import subprocess
 import sys
@@ -29,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from avprep.cli import main

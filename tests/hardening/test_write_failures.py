@@ -13,7 +13,6 @@ import os
 import resource
 import subprocess
 import sys
-from pathlib import Path
 
 from avprep.layout import N_FRAMES
 from avprep.lists import read_list

@@ -1,14 +1,12 @@
-"""Helpers of the hardening tests: snapshots of output folders, leftover temporaries, tiny clips,
-the broken-media corpus and a way to run a command in a child process and kill it."""
+"""What the hardening tests share: snapshots of output folders, leftover temporaries, tiny clips,
+byte damage, the packaged ffmpeg."""
 
 from __future__ import annotations
 
-import os
 import random
 import subprocess
-import sys
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional
+from typing import Dict, List, Optional
 
 from avprep.atomic import TMP_MARK
 from avprep.synth import ffmpeg_exe, make_clip
@@ -16,27 +14,16 @@ from avprep.synth import ffmpeg_exe, make_clip
 #: marks of temporary names: atomic writes, and partial downloads
 TEMP_MARKS = (TMP_MARK, ".avprep-part")
 
-#: runs ``avprep`` with only the command named first loaded (faster start than the full CLI)
-ONE_COMMAND = """
-import argparse, importlib, sys
-module = importlib.import_module("avprep.cli." + sys.argv[1])
-parser = argparse.ArgumentParser(prog="avprep")
-module.register(parser.add_subparsers())
-args = parser.parse_args(sys.argv[2:])
-sys.exit(args.handler(args))
-"""
 
-
-def snapshot(*folders: Path, skip: Iterable[str] = ()) -> Dict[str, bytes]:
-    """relative path -> bytes of every file under ``folders`` (names in ``skip`` left out)."""
-    skip = set(skip)
+def snapshot(*folders: Path) -> Dict[str, bytes]:
+    """``<folder name>/<relative path>`` -> bytes, for every file under ``folders``."""
     out = {}
     for folder in folders:
         folder = Path(folder)
         if not folder.exists():
             continue
         for path in sorted(folder.rglob("*")):
-            if path.is_file() and path.name not in skip:
+            if path.is_file():
                 out[str(path.relative_to(folder.parent))] = path.read_bytes()
     return out
 
@@ -71,14 +58,3 @@ def overwrite(path: Path, at: float, length: int, seed: int) -> None:
     start = int(len(data) * at)
     data[start:start + length] = random.Random(seed).randbytes(length)[:len(data) - start]
     path.write_bytes(bytes(data))
-
-
-def python_child(code: str, *args: str, **kwargs) -> subprocess.Popen:
-    """``python -c code args`` in its own session (so its whole group can be killed)."""
-    return subprocess.Popen([sys.executable, "-c", code, *args], start_new_session=True,
-                            **kwargs)
-
-
-def env_without_progress() -> dict:
-    """The environment with progress bars off."""
-    return dict(os.environ, AVPREP_PROGRESS="0")
