@@ -8,6 +8,7 @@ left behind (:func:`remove_stale_temps`).
 from __future__ import annotations
 
 import contextlib
+import glob
 import os
 import secrets
 import time
@@ -97,6 +98,26 @@ def write_bytes(final: PathLike, data: bytes) -> None:
 def write_text(final: PathLike, text: str, encoding: str = "utf-8") -> None:
     """Write ``text`` to ``final`` atomically (no newline translation)."""
     write_bytes(final, text.encode(encoding))
+
+
+def remove_stale_temps_of(*finals: PathLike) -> int:
+    """Delete the stale temporaries of these final paths (a killed writer's leftovers).
+
+    Only names :func:`temp_name` makes for each path are considered, and only stale ones removed
+    (see :func:`is_stale_temp`); the folder is listed once per path, so call it for the few
+    files a command writes, not per clip in a folder of millions.
+    """
+    removed = 0
+    for final in finals:
+        final = Path(final)
+        if not final.parent.is_dir():
+            continue
+        for path in final.parent.glob(f".{glob.escape(final.stem)}{TMP_MARK}*{glob.escape(final.suffix)}"):
+            if is_stale_temp(path):
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+                    removed += 1
+    return removed
 
 
 def remove_stale_temps(folder: PathLike, recursive: bool = True) -> int:

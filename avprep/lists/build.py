@@ -216,6 +216,9 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
         from avprep.lists.coverage import coverage
         table = coverage(result.data, released, labels)
 
+    atomic.remove_stale_temps_of(out, *([weights_out] if weights_out is not None else []),
+                                 *(report_paths(report_dir, Path(out).stem).values()
+                                   if report_dir is not None else ()))
     written: Dict[str, Path] = {}
     write_list(out, result.data)
     written["list"] = Path(out)
@@ -350,6 +353,7 @@ def write_summary(report_dir: PathLike, summary: Dict[str, object],
                   title: str = "avprep preparation") -> str:
     """Write ``summary.json`` and ``summary.txt`` into ``report_dir`` atomically; return the text."""
     text = format_summary(summary, title)
+    atomic.remove_stale_temps_of(Path(report_dir) / SUMMARY_JSON, Path(report_dir) / SUMMARY_TXT)
     atomic.write_text(Path(report_dir) / SUMMARY_JSON, json.dumps(summary, indent=1) + "\n")
     atomic.write_text(Path(report_dir) / SUMMARY_TXT, text)
     return text
