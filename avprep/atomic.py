@@ -56,6 +56,10 @@ def is_stale_temp(path: PathLike, max_age: float = STALE_AFTER_S) -> bool:
     pid = temp_writer_pid(path)
     if pid is None or pid <= 0:
         return True
+    try:
+        mtime = os.stat(path).st_mtime
+    except FileNotFoundError:
+        return False
     if pid != os.getpid():
         try:
             os.kill(pid, 0)
@@ -63,11 +67,29 @@ def is_stale_temp(path: PathLike, max_age: float = STALE_AFTER_S) -> bool:
             return True
         except PermissionError:
             pass  # running, under another user
+        if not _may_have_written(pid, mtime):
+            return True
+    return time.time() - mtime > max_age
+
+
+def _may_have_written(pid: int, mtime: float) -> bool:
+    """Whether the live process ``pid`` can be the writer of a file last modified at ``mtime``.
+
+    A killed writer's process id may already belong to another process, or linger as a zombie
+    that nobody reaps (in containers): neither can have written the file. Where ``/proc`` is not
+    available, every live process might have.
+    """
     try:
-        age = time.time() - os.stat(path).st_mtime
-    except FileNotFoundError:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            fields = fh.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as fh:
+            boot = next(float(line.split()[1]) for line in fh if line.startswith(b"btime"))
+    except (OSError, StopIteration, IndexError, ValueError):
+        return True
+    if fields[0] == b"Z":
         return False
-    return age > max_age
+    started = boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    return started <= mtime + 1.0  # /proc's start time is rounded to whole clock ticks
 
 
 @contextlib.contextmanager
