@@ -28,7 +28,6 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from avprep.errors import InputError
 from avprep.train import checkpointing as ckpt
 from avprep.train import loop
 from avprep.train.config import FinetuneConfig, check
@@ -63,13 +62,7 @@ def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
 def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     from avprep.models import build
 
-    exp = Path(cfg.exp_dir)
-    resume_file = exp / ckpt.RESUME_FILE
-    if cfg.resume and not resume_file.is_file():
-        raise InputError("--resume: no resume state in the experiment folder", resume_file)
-    if runtime.is_main:
-        (exp / "models").mkdir(parents=True, exist_ok=True)
-        loop.write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+    exp, resume_file = loop.open_experiment(cfg, runtime)
 
     train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
         cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),

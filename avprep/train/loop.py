@@ -14,7 +14,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Union
+from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import torch
 import torch.distributed as dist
@@ -390,6 +390,23 @@ def gather_rng(runtime: Runtime) -> List[Dict[str, Any]]:
     states: List[Any] = [None] * runtime.world_size
     dist.all_gather_object(states, state)
     return states
+
+
+def open_experiment(cfg: Any, runtime: "Runtime") -> Tuple[Path, Path]:
+    """Check ``--resume`` against the experiment folder, create it, record the arguments.
+
+    Returns the folder and its resume-state file.
+    """
+    from avprep.train import checkpointing as ckpt
+
+    exp = Path(cfg.exp_dir)
+    resume_file = exp / ckpt.RESUME_FILE
+    if cfg.resume and not resume_file.is_file():
+        raise InputError("--resume: no resume state in the experiment folder", resume_file)
+    if runtime.is_main:
+        (exp / "models").mkdir(parents=True, exist_ok=True)
+        write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+    return exp, resume_file
 
 
 def write_json(path: PathLike, obj: Any) -> None:
