@@ -12,20 +12,17 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 from avprep.errors import MediaError
 from avprep.layout import N_FRAMES
 from avprep.lists.ids import unsafe_reason, video_id_of
 from avprep.media import audio as audio_mod
+from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-# A stream that ends before this share of its declared length (less the slack) is truncated.
-_TRUNCATED_SHARE = 0.9
-_TRUNCATED_SLACK_S = 0.5
 
 WRITTEN, SKIPPED, FAILED, OFF = "written", "skipped", "failed", "off"
 
@@ -39,6 +36,7 @@ class ClipTask:
     audio_dir: Optional[str] = None
     frame_dir: Optional[str] = None
     threads: int = 0
+    skip_frames: bool = True  # leave undecoded the frames nothing needs (same output, faster)
 
 
 @dataclass
@@ -71,120 +69,7 @@ def _write_failure(path: PathLike, err: OSError) -> str:
 
 
 def _reason(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return f"{type(err).__name__}: {text}" if text else type(err).__name__
-
-
-class _Decoded:
-    """Everything one pass over a container produced."""
-
-    def __init__(self) -> None:
-        self.samples = None
-        self.jpegs: Dict[int, bytes] = {}
-        self.audio_error: Optional[str] = None
-        self.video_error: Optional[str] = None
-        self.truncated: Optional[str] = None
-
-
-def _decode(container, astream, vstream, schedule: Optional[List[int]], threads: int) -> _Decoded:
-    """Demux once: resample channel 0 of the audio, turn the scheduled video frames into JPEGs."""
-    out = _Decoded()
-    resampler = audio_mod.Channel0Resampler() if astream is not None else None
-    wanted: Dict[int, List[int]] = {}
-    for slot, index in enumerate(schedule or []):
-        wanted.setdefault(index, []).append(slot)
-    last_needed = max(wanted) if wanted else -1
-    video_done = vstream is None
-    if vstream is not None:
-        vstream.thread_type = "AUTO" if threads != 1 else "SLICE"
-        vstream.codec_context.thread_count = threads
-    streams = [s for s in (astream, vstream) if s is not None]
-    n_video = 0
-
-    def on_video(frame) -> None:
-        nonlocal n_video, video_done
-        if n_video in wanted:
-            image = frames_mod.upright(frame_image(frame), getattr(frame, "rotation", 0))
-            jpeg = frames_mod.encode_frame(image)
-            for slot in wanted[n_video]:
-                out.jpegs[slot] = jpeg
-        n_video += 1
-        if n_video > last_needed:
-            video_done = True
-
-    try:
-        for packet in container.demux(*streams):
-            if packet.stream is vstream:
-                if video_done:
-                    continue
-                try:
-                    for frame in packet.decode():
-                        if not video_done:
-                            on_video(frame)
-                except Exception as err:  # a corrupt packet: the decoders go on, as ffmpeg does
-                    out.video_error = _reason(err)
-                if video_done and astream is None:
-                    break
-            else:
-                try:
-                    for frame in packet.decode():
-                        resampler.push(frame)
-                except Exception as err:
-                    out.audio_error = _reason(err)
-    except Exception as err:  # the demuxer gave up: what came before is all there is
-        out.truncated = f"reading stopped: {_reason(err)}"
-    if resampler is not None:
-        try:
-            out.samples = resampler.finish()
-        except Exception as err:
-            out.audio_error = _reason(err)
-            out.samples = None
-    if out.truncated is None and astream is not None and out.samples is not None:
-        declared = probe.declared_seconds(container, astream)
-        got = len(out.samples) / audio_mod.SAMPLE_RATE
-        if declared and got < declared * _TRUNCATED_SHARE - _TRUNCATED_SLACK_S:
-            out.truncated = f"audio ends at {got:.2f} s of the {declared:.2f} s declared"
-    return out
-
-
-_REFORMATTER = None
-
-
-def frame_image(frame) -> "Image.Image":
-    """A decoded video frame as an RGB PIL image (FFmpeg's rgb24 conversion, as OpenCV's)."""
-    global _REFORMATTER
-    from PIL import Image
-
-    if _REFORMATTER is None:  # one per process: it keeps its scaler between frames
-        from av.video.reformatter import VideoReformatter
-
-        _REFORMATTER = VideoReformatter()
-    return Image.fromarray(_REFORMATTER.reformat(frame, format="rgb24").to_ndarray())
-
-
-def _opencv_schedule(path: str, container, vstream, schedule: List[int],
-                     fps: float) -> Optional[List[int]]:
-    """Where OpenCV's seeks land when the timestamps are irregular (see
-    :func:`probe.opencv_positions`), from a pass over the packet headers; None: use ``schedule``."""
-    if vstream.time_base is None:
-        return None
-    time_base = float(vstream.time_base)
-    start = vstream.start_time or 0
-    horizon = start + (max(schedule) + 64) / fps / time_base
-    packets = []
-    try:
-        with _open(path) as scan:
-            for packet in scan.demux(scan.streams[vstream.index]):
-                if packet.size == 0:
-                    continue
-                packets.append(probe.PacketInfo(packet.pts, packet.dts, packet.is_keyframe,
-                                                getattr(packet, "is_discard", False)))
-                if packet.dts is not None and packet.dts > horizon:
-                    break
-    except Exception:  # a file that fails here fails (and is reported) in the decoding pass
-        return None
-    by_pts = "matroska" in (container.format.name or "")
-    return probe.opencv_positions(packets, schedule, fps, time_base, start, by_pts)
+    return decode_mod.reason_of(err)
 
 
 def _open(path: str):
@@ -240,14 +125,14 @@ def _process(task: ClipTask, result: ClipResult) -> None:
             need_frames = False
         if not (need_audio or need_frames):
             return
-        schedule = None
+        schedule, fps = None, 0.0
         if need_frames:
             timing = probe.video_timing(container, vstream)
             schedule = probe.frame_schedule(timing.fps, timing.frame_count)
-            schedule = _opencv_schedule(task.path, container, vstream, schedule,
-                                        timing.fps) or schedule
-        decoded = _decode(container, astream if need_audio else None,
-                          vstream if need_frames else None, schedule, task.threads)
+            fps = timing.fps
+        decoded = decode_mod.decode_clip(container, astream if need_audio else None,
+                                         vstream if need_frames else None, schedule, fps,
+                                         task.threads, skip=task.skip_frames)
 
     if decoded.truncated is not None:
         for stage, needed in (("audio", need_audio), ("frames", need_frames)):
