@@ -3,9 +3,11 @@
 
 Methods, each over every clip, best of --repeat passes:
 - original: per clip an ffmpeg process resampling to 16 kHz, a second process keeping channel 0
-  (the original's sox step), and OpenCV seeks for the ten frames (avprep.media.reference), with the
-  outputs written as the original wrote them;
-- avprep: avprep.media.extract_clip per clip, one decoding thread, in this process;
+  (the original's sox step), and OpenCV seeks for the ten frames, each then resized, cropped and
+  taken through a float tensor to a JPEG as the original's torchvision steps did
+  (avprep.media.reference), with the outputs written as the original wrote them;
+- avprep: avprep.media.extract_clip per clip, one decoding thread, in this process (frames that
+  are neither scheduled nor referenced are left undecoded);
 - bare decode: PyAV decoding all audio and the video up to the last scheduled frame, one thread,
   nothing converted or written: the floor for any in-process extractor;
 - avprep runner with 1 and 2 worker processes (``run_extract`` on the folder, worker start-up

@@ -1,11 +1,15 @@
 """The frame resize takes a shortcut (horizontal pass, crop, vertical pass): it must give exactly
 the pixels of Pillow's plain resize and crop, the original's step, for every frame size."""
 
+from pathlib import Path
+
+import av
 import numpy as np
 import pytest
 from PIL import Image, ImageFilter
 
-from avprep.media.frames import crop_box, resize_and_crop, resized_size
+from avprep.media.frames import crop_box, encode_frame, resize_and_crop, resized_size
+from avprep.media.reference import original_frame_step
 
 # YouTube's sizes, odd and tiny ones, upscales and downscales, portrait and square
 SIZES = [(256, 144), (426, 240), (640, 360), (854, 480), (1280, 720), (1920, 1080), (480, 360),
@@ -35,3 +39,19 @@ def test_shortcut_gives_the_plain_resize_pixels(width, height):
         fast = resize_and_crop(image)
         assert fast.size == (224, 224)
         assert np.array_equal(np.asarray(fast), np.asarray(plain)), (width, height, seed)
+
+
+FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "cavmae-samples"
+
+
+@pytest.mark.parametrize("name", ["00W1lcxW-WU_40.000.mp4", "KlsG1EnBEjc_000361.mp4",
+                                  "Vp9OpusClip_20.000.webm"])
+def test_encode_frame_is_the_original_step_byte_for_byte(name):
+    """avprep's frame step against the original's (plain resize, crop, tensor round trip, JPEG)
+    on real decoded frames. Tolerance: none."""
+    with av.open(str(FIXTURES / name)) as container:
+        for n, frame in enumerate(container.decode(video=0)):
+            if n % 40:
+                continue
+            image = frame.to_image()
+            assert encode_frame(image) == original_frame_step(image), (name, n)

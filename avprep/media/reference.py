@@ -3,8 +3,9 @@
 Audio: one ``ffmpeg -i clip -vn -ar 16000`` process, then a second process keeping channel 0 (the
 original used ``sox ... remix 1``; an ffmpeg ``pan=mono|c0=c0`` makes the same exact copy).
 Frames: OpenCV's frame rate and frame count, one seek per frame to ``idx - 1`` and a read, as the
-original did; the resize, crop and JPEG step is :func:`avprep.media.frames.encode_frame`, which is
-byte-identical to the original's torchvision/PIL step. Slow by design; not used for extraction.
+original did; then the original's torchvision steps done with the libraries beneath them: Pillow's
+plain resize (``Resize(224)``) and crop (``CenterCrop(224)``), ``ToTensor``'s float tensor and
+``save_image``'s way back to bytes and a JPEG. Slow by design; not used for extraction.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import List, Optional, Union
 import numpy as np
 
 from avprep.media.audio import read_wav
-from avprep.media.frames import encode_frame
+from avprep.media.frames import crop_box, resized_size
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -57,10 +58,27 @@ def reference_frames(path: PathLike, n_frames: int = 10) -> List[Optional[bytes]
             if not ok or bgr is None:
                 out.append(None)
                 continue
-            out.append(encode_frame(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))))
+            out.append(original_frame_step(Image.fromarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))))
         return out
     finally:
         capture.release()
+
+
+def original_frame_step(image: "Image.Image") -> bytes:
+    """The original's preprocess and ``save_image`` for one RGB frame, as JPEG bytes."""
+    import io
+
+    import torch
+    from PIL import Image
+
+    width, height = resized_size(*image.size)
+    image = image.resize((width, height), Image.Resampling.BILINEAR).crop(crop_box(width, height))
+    tensor = torch.from_numpy(np.array(image, np.uint8, copy=True)).permute(2, 0, 1)
+    tensor = tensor.contiguous().float().div(255)  # ToTensor
+    pixels = tensor.mul(255).add_(0.5).clamp_(0, 255).permute(1, 2, 0).to("cpu", torch.uint8)
+    buf = io.BytesIO()
+    Image.fromarray(pixels.numpy()).save(buf, format="JPEG")
+    return buf.getvalue()
 
 
 def reference_timing(path: PathLike) -> tuple:
