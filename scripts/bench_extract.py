@@ -168,6 +168,10 @@ def main(argv=None) -> int:
     parser.add_argument("--per-clip-max", type=int, default=20, metavar="N",
                         help="per-clip table for the first N clips only (default 20)")
     args = parser.parse_args(argv)
+    import torch
+
+    # one thread for the original's tensor step: a thread pool's spinning would count as its CPU
+    torch.set_num_threads(1)
     worker_counts = [int(w) for w in args.workers.split(",")]
 
     scratch = Path(tempfile.mkdtemp(prefix="bench_extract_"))
