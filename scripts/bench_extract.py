@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Benchmark extraction: the original way vs avprep vs a bare decode, on the same clips, one run.
 
-Methods, each over every clip, best of --repeat passes:
+Methods, each over every clip, best of --repeat rounds (every method once a round):
 - original: per clip an ffmpeg process resampling to 16 kHz, a second process keeping channel 0
   (the original's sox step), and OpenCV seeks for the ten frames, each then resized, cropped and
   taken through a float tensor to a JPEG as the original's torchvision steps did
@@ -101,6 +101,19 @@ def timed(fn: Callable[[], None], repeat: int) -> Dict[str, float]:
     return best
 
 
+def timed_together(passes: Dict[str, Callable[[], None]],
+                   repeat: int) -> Dict[str, Dict[str, float]]:
+    """Best of ``repeat`` rounds, each round running every pass once in turn, so that a burst of
+    load from elsewhere falls on all methods alike rather than on one."""
+    best: Dict[str, Dict[str, float]] = {}
+    for _ in range(repeat):
+        for name, fn in passes.items():
+            r = timed(fn, 1)
+            if name not in best or r["cpu"] < best[name]["cpu"]:
+                best[name] = r
+    return best
+
+
 def per_clip_pass(method: Callable[[Path, Path], None], clips: List[Path], scratch: Path):
     def run() -> None:
         out = Path(tempfile.mkdtemp(dir=scratch))
@@ -158,7 +171,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--synth", type=int, default=3,
                         help="synthesized 10 s 480x360 h264/aac clips to add (default 3)")
-    parser.add_argument("--repeat", type=int, default=2, help="passes per method, best kept")
+    parser.add_argument("--repeat", type=int, default=5,
+                        help="rounds (each method once per round), best kept (default 5)")
     parser.add_argument("--no-fixtures", action="store_true", help="leave the fixture clips out")
     parser.add_argument("--clips", metavar="DIR", help="use the videos in DIR instead")
     parser.add_argument("--workers", default="1,2", metavar="LIST",
@@ -194,8 +208,8 @@ def main(argv=None) -> int:
             methods.insert(0, ("original (ffmpeg x2 + OpenCV seeks)", original_way))
         if args.runner_only:
             methods, with_original = [], False
-        rows = {name: timed(per_clip_pass(fn, clips, scratch), args.repeat)
-                for name, fn in methods}
+        rows = timed_together({name: per_clip_pass(fn, clips, scratch) for name, fn in methods},
+                              args.repeat)
         for workers in worker_counts:
             rows[f"avprep runner, {workers} workers"] = timed(
                 runner_pass(folder, workers, scratch), args.repeat)
@@ -222,8 +236,9 @@ def main(argv=None) -> int:
         print(f"{'clip':28s}" + "".join(f" {label:>9s}" for label, _ in labels)
               + (f" {'orig/avprep':>12s}" if with_original else "") + f" {'avprep/bare':>12s}")
         for clip in clips[:args.per_clip_max]:
-            cost = {label: timed(per_clip_pass(fn, [clip], scratch), args.repeat)["cpu"]
-                    for label, fn in labels}
+            cost = {label: r["cpu"] for label, r in timed_together(
+                {label: per_clip_pass(fn, [clip], scratch) for label, fn in labels},
+                args.repeat).items()}
             line = f"{clip.name[:28]:28s}" + "".join(f" {cost[l] * 1e3:9.0f}" for l, _ in labels)
             if with_original:
                 line += f" {cost['original'] / cost['avprep']:12.2f}"
