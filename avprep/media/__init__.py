@@ -5,6 +5,8 @@
   (:mod:`avprep.media.runner`), on a pluggable engine (:mod:`avprep.media.engines`)
 - :mod:`avprep.media.probe` frame rate, frame count and the frame schedule, read as the original
   read them
+- :mod:`avprep.media.decode` the one pass over a container (demux once, skip the frames nothing
+  needs)
 - :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions
 - :mod:`avprep.media.reference` the original method rebuilt with its tools, for comparisons
 
