@@ -7,11 +7,12 @@ Methods, each over every clip, best of --repeat rounds (every method once a roun
   taken through a float tensor to a JPEG as the original's torchvision steps did
   (avprep.media.reference), with the outputs written as the original wrote them;
 - avprep: avprep.media.extract_clip per clip, one decoding thread, in this process (frames that
-  are neither scheduled nor referenced are left undecoded);
+  are neither scheduled nor referenced are left undecoded), and the same decoding every frame;
 - bare decode: PyAV decoding all audio and the video up to the last scheduled frame, one thread,
   nothing converted or written: the floor for any in-process extractor;
 - avprep runner with 1 and 2 worker processes (``run_extract`` on the folder, worker start-up
-  included).
+  included);
+- the frame resize alone: Pillow's plain resize + crop against avprep's split resize.
 
 Machines are shared and busy, so besides wall time the script reports CPU time (this process and
 its children): "clips/s per core" is clips per CPU-second (runner rows: wall time only, their
@@ -64,6 +65,44 @@ def avprep_way(path: Path, out: Path) -> None:
     from avprep.media import extract_clip
 
     extract_clip(path, out / "A", out / "F", threads=1)
+
+
+def avprep_every_frame(path: Path, out: Path) -> None:
+    """The same, decoding every frame up to the last scheduled one (no frame skipping)."""
+    from avprep.media.clip import ClipTask, process_clip
+
+    result = process_clip(ClipTask(str(path), path.stem, str(out / "A"), str(out / "F"),
+                                   threads=1, skip_frames=False))
+    assert result.ok, result.failures
+
+
+def resize_rows(sizes=((1280, 720), (854, 480), (480, 360), (256, 144)), rounds: int = 50):
+    """Per-frame ms of Pillow's plain resize + crop against avprep's split resize, same pixels."""
+    import numpy as np
+    from PIL import Image
+
+    from avprep.media.frames import crop_box, resize_and_crop, resized_size
+
+    rows = []
+    for width, height in sizes:
+        image = Image.fromarray(np.random.default_rng(0).integers(
+            0, 256, (height, width, 3), dtype=np.uint8))
+        w, h = resized_size(width, height)
+
+        def plain(image=image, w=w, h=h):
+            return image.resize((w, h), Image.Resampling.BILINEAR).crop(crop_box(w, h))
+
+        best = {}
+        for _ in range(3):
+            for name, fn in (("plain", plain), ("split", lambda image=image: resize_and_crop(image))):
+                t0 = time.process_time()
+                for _ in range(rounds):
+                    fn()
+                ms = (time.process_time() - t0) / rounds * 1e3
+                best[name] = min(best.get(name, ms), ms)
+        same = np.array_equal(np.asarray(plain()), np.asarray(resize_and_crop(image)))
+        rows.append((f"{width}x{height}", best["plain"], best["split"], same))
+    return rows
 
 
 def bare_decode(path: Path, out: Path) -> None:
@@ -203,7 +242,9 @@ def main(argv=None) -> int:
         if not with_original:
             print("OpenCV or the packaged ffmpeg is missing: the original way is left out")
 
-        methods = [("avprep extract_clip", avprep_way), ("bare PyAV decode", bare_decode)]
+        methods = [("avprep extract_clip", avprep_way),
+                   ("avprep, every frame decoded", avprep_every_frame),
+                   ("bare PyAV decode", bare_decode)]
         if with_original:
             methods.insert(0, ("original (ffmpeg x2 + OpenCV seeks)", original_way))
         if args.runner_only:
@@ -232,7 +273,7 @@ def main(argv=None) -> int:
             return 0
         print(f"\nper clip, CPU ms (best of {args.repeat}):")
         labels = [("original", original_way)] if with_original else []
-        labels += [("avprep", avprep_way), ("bare", bare_decode)]
+        labels += [("avprep", avprep_way), ("no-skip", avprep_every_frame), ("bare", bare_decode)]
         print(f"{'clip':28s}" + "".join(f" {label:>9s}" for label, _ in labels)
               + (f" {'orig/avprep':>12s}" if with_original else "") + f" {'avprep/bare':>12s}")
         for clip in clips[:args.per_clip_max]:
@@ -252,11 +293,17 @@ def main(argv=None) -> int:
                   f"(goal >= 3x); wall: {orig['wall'] / ours['wall']:.2f}x")
         print(f"  avprep vs bare decode, per core (CPU): {ours['cpu'] / bare['cpu']:.2f}x the "
               f"time (goal <= 1.5x); wall: {ours['wall'] / bare['wall']:.2f}x")
+        every = rows["avprep, every frame decoded"]
+        print(f"  frame skipping saves {1 - ours['cpu'] / every['cpu']:.0%} of avprep's CPU time")
         base = rows[f"avprep runner, {worker_counts[0]} workers"]
         for workers in worker_counts[1:]:
             r = rows[f"avprep runner, {workers} workers"]
             print(f"  runner {workers} workers vs {worker_counts[0]}, wall: "
                   f"{base['wall'] / r['wall']:.2f}x")
+        print("\nframe resize, CPU ms per frame (plain Pillow resize + crop vs avprep's split):")
+        for size, plain_ms, split_ms, same in resize_rows():
+            print(f"  {size:>9s}: plain {plain_ms:.2f}, split {split_ms:.2f} "
+                  f"({1 - split_ms / plain_ms:.0%} less), same pixels: {same}")
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return 0
