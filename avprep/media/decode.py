@@ -28,8 +28,6 @@ _TRUNCATED_SLACK_S = 0.5
 _HORIZON_FRAMES = 64
 # decoders that read ``skip_frame`` for every frame (others, such as libdav1d, read it once)
 _SKIPPING_CODECS = frozenset({"h264", "hevc"})
-# packets held for a restart without skipping, at most (a 10 s clip needs a few hundred)
-_MAX_KEPT = 20_000
 
 
 def reason_of(err: BaseException) -> str:
@@ -95,7 +93,8 @@ class _VideoPass:
         self.skipped = 0
         self.wanted: Dict[int, List[int]] = {}
         self.last_needed = -1
-        self.kept: Optional[List] = None
+        self.kept: List = []  # packets decoded while skipping, replayed by a restart
+        self.replay_limit = 0
         self._reset_numbering(skipping=False)
 
     def _reset_numbering(self, skipping: bool) -> None:
@@ -148,7 +147,9 @@ class _VideoPass:
         if ranks is not None:
             self._reset_numbering(skipping=True)
             self.rank_of_pts = ranks
-            self.kept = []
+            # the last scheduled frame comes out within the held packets and a reorder delay;
+            # past that something is off, and the replay must stay as small as what was held
+            self.replay_limit = len(self.held) + _HORIZON_FRAMES
         packets, self.held = self.held, []
         for packet in packets:
             if self.done:
@@ -168,11 +169,10 @@ class _VideoPass:
         if packet is None or packet.size == 0:
             self.flushed = True
         if self.skipping:
-            if self.kept is not None:
-                self.kept.append(packet)
-                if len(self.kept) > _MAX_KEPT:
-                    self.kept = None
+            self.kept.append(packet)
             try:
+                if len(self.kept) > self.replay_limit:
+                    raise _Restart()
                 self._decode_one(packet)
             except _Restart:
                 self._restart()
@@ -220,14 +220,12 @@ class _VideoPass:
 
     def _restart(self) -> None:
         """Decode everything seen so far again, without skipping, numbering by count."""
-        kept, self.kept = self.kept, None
+        kept, self.kept = self.kept, []
         self.context.skip_frame = "DEFAULT"
         self._reset_numbering(skipping=False)
         self.jpegs.clear()
         self.skipped = 0
         self.done = False
-        if kept is None:  # too long to replay: go on counting from here
-            return
         self.context.flush_buffers()
         self.flushed = False
         for packet in kept:
