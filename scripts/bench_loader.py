@@ -120,6 +120,7 @@ def breakdown(list_path: Path, pack_dir: Path, n: int) -> dict:
     """Milliseconds per sample of each step, loose files vs pack."""
     from avprep.data.image import load_image
     from avprep.features import fbank, load_wav, normalize, pad_or_cut
+    from avprep.layout import frame_path
     from avprep.lists import read_list
     from avprep.store import open_store
     data = read_list(list_path)
@@ -135,7 +136,7 @@ def breakdown(list_path: Path, pack_dir: Path, n: int) -> dict:
         t2 = time.perf_counter()
         normalize(pad_or_cut(fb))
         t3 = time.perf_counter()
-        load_image(f"{e.video_path}/frame_5/{e.video_id}.jpg")
+        load_image(frame_path(e.video_path, 5, e.video_id))
         t4 = time.perf_counter()
         rec = store[i]
         t5 = time.perf_counter()
@@ -154,6 +155,7 @@ def main() -> int:
     torch.set_num_threads(1)
     os.environ.setdefault("AVPREP_PROGRESS", "0")
 
+    from avprep.atomic import write_text
     from avprep.data import AudiosetDataset
     from avprep.store.writer import pack
 
@@ -198,8 +200,8 @@ def main() -> int:
         for name, ms in steps.items():
             print(f"  {name:28s} {ms:8.3f}")
         if args.json:
-            Path(args.json).write_text(json.dumps({"samples_per_s": results,
-                                                   "ms_per_step": steps}, indent=1))
+            write_text(args.json, json.dumps({"samples_per_s": results, "ms_per_step": steps},
+                                             indent=1))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

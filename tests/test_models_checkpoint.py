@@ -181,3 +181,20 @@ def test_toml_manifest_and_unparsable_manifest(tmp_path):
     broken.write_text('{"models": [')
     with pytest.raises(FormatError, match="broken.json: model manifest does not parse"):
         zoo_entries(broken)
+
+
+def test_uncached_zoo_checkpoint_is_downloaded(tmp_path, monkeypatch):
+    """An uncached zoo name is fetched into the cache (here from a file: URL) and loaded; a
+    download that fails is an InputError naming the checkpoint and the reason."""
+    monkeypatch.setenv("AVPREP_PROGRESS", "0")
+    model, source = pretrained(tmp_path, name="served.pth")
+    manifest = tmp_path / "zoo.json"
+    manifest.write_text(json.dumps([
+        {"name": "Served", "url": source.as_uri()},
+        {"name": "Gone", "url": (tmp_path / "gone.pth").as_uri()}]))
+    cache = tmp_path / "cache"
+    loaded, report = load("served", "cavmae", cache_dir=cache, manifest=manifest)
+    assert report.source == str(cache / "served.pth") and (cache / "served.pth").is_file()
+    same_weights(model, loaded)
+    with pytest.raises(InputError, match=r"model 'Gone' \(gone.pth\) .*download failed: "):
+        load("gone", "cavmae", cache_dir=cache, manifest=manifest)

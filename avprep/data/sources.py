@@ -105,7 +105,7 @@ class PackClip(Clip):
         pcm = getattr(self.record, "pcm", None)
         if pcm is None:
             raise MediaError("no audio stored for this clip", self.wav_name(), self.video_id)
-        pcm = np.array(pcm, dtype=np.int16)  # a writable copy of the read-only mapped buffer
+        pcm = np.asarray(pcm, dtype=np.int16)  # pcm16_to_float copies the read-only mapped view
         if pcm.ndim == 1:
             pcm = pcm[None, :]
         rate = int(getattr(self.record, "sample_rate", SAMPLE_RATE) or SAMPLE_RATE)

@@ -13,7 +13,7 @@ from ..errors import InputError
 from .checkpoint import (CheckpointError, LoadReport, describe, load_state, read_state_dict,
                          strip_module)
 from .encoder import N_MEL_BINS
-from .factory import KINDS, SIZES, build
+from .factory import DECODER_ARGS, KINDS, SIZES, build
 from .zoo import cached_path, find, zoo_entries
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -108,7 +108,7 @@ def load(name_or_path: PathLike, kind: Optional[str] = None, *, size: Optional[s
     cfg = shape_config(state)
     size = size or _guess_size(cfg)
     if kind == "cavmae_ft":
-        for name in ("decoder_embed_dim", "decoder_depth"):
+        for name in DECODER_ARGS:
             cfg.pop(name, None)
         allow_new, allow_unexpected = FT_NEW, FT_IGNORED
     else:

@@ -1,10 +1,10 @@
 """The CAV-MAE model zoo: released checkpoint names -> download URLs, read from the manifests.
 
-Entries come from a manifest file given explicitly, else from
-:func:`avprep.manifests.load_manifest`, else from ``manifests/models.json`` or ``.toml`` beside the
-package. A manifest is a list of objects, or an object holding that list under ``models`` or
-``entries``; each object has at least ``name`` and ``url``. A checkpoint is named by its manifest
-name or by its file name with or without the extension (``as-full-51.2``), in any letter case.
+Entries come from a manifest file given explicitly, else from the project's models manifest
+(:func:`avprep.manifests.load_manifest`). A manifest is a list of objects, or an object holding
+that list under ``models`` or ``entries``; each object has at least ``name`` and ``url``. A
+checkpoint is named by its manifest name or by its file name with or without the extension
+(``as-full-51.2``), in any letter case.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Dict, Iterable, List, Optional, Union
 from urllib.parse import urlparse
 
 from ..errors import FormatError, InputError
+from ..manifests import Resource, load_manifest
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -80,18 +81,7 @@ def zoo_entries(manifest: Optional[PathLike] = None) -> List[ZooEntry]:
     project's models manifest. Raises :class:`InputError` when neither can be read."""
     if manifest is not None:
         return _as_entries(_read_manifest(Path(manifest)), os.fspath(manifest))
-    try:
-        from ..manifests import load_manifest  # type: ignore[attr-defined]
-    except ImportError:
-        load_manifest = None
-    if load_manifest is not None:
-        return _as_entries(load_manifest("models"), "models manifest")
-    folder = Path(__file__).resolve().parents[2] / "manifests"
-    for name in ("models.json", "models.toml"):
-        if (folder / name).is_file():
-            return _as_entries(_read_manifest(folder / name), os.fspath(folder / name))
-    raise InputError("no models manifest is installed; pass a checkpoint file instead of a "
-                     "model-zoo name")
+    return _as_entries(load_manifest("models"), "models manifest")
 
 
 def find(name: str, entries: Iterable[ZooEntry]) -> ZooEntry:
@@ -133,17 +123,13 @@ def cached_path(entry: ZooEntry, cache_dir: Optional[PathLike] = None,
             f"`avprep fetch {shlex.quote(entry.name)} --dest {folder}` (from {entry.url})")
     if not download:
         raise InputError(hint)
+    from ..fetch import fetch
+    resource = Resource(entry.name, entry.url, entry.filename, "checkpoint", "models",
+                        dict(entry.info))
     try:
-        from .. import fetch as fetch_module  # type: ignore[attr-defined]
-    except ImportError as err:
-        raise InputError(hint) from err
-    fetcher = getattr(fetch_module, "fetch", None)
-    if not callable(fetcher):
-        raise InputError(hint)
-    try:
-        fetcher([entry.name], dest=folder)
+        (result,) = fetch([resource], dest=folder)
     except Exception as err:
         raise InputError(f"{hint}; download failed: {err}") from err
-    if not path.is_file():
-        raise InputError(hint)
+    if not result.ok:
+        raise InputError(f"{hint}; download failed: {result.error}")
     return path
