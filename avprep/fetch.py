@@ -29,13 +29,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Union
 
-from tqdm import tqdm
-
 from avprep import __version__
 from avprep.atomic import write_text
 from avprep.errors import AvprepError, InputError, IntegrityError
 from avprep.manifests import Resource
-from avprep.progress import enabled as progress_enabled
+from avprep.progress import progress
 
 __all__ = ["fetch", "fetch_one", "download", "source_url", "read_lock", "sha256_of",
            "FetchResult", "DownloadError", "LOCK_NAME", "PART_SUFFIX", "BASE_URL_ENV"]
@@ -126,9 +124,9 @@ def sha256_of(path: PathLike, desc: Optional[str] = None) -> str:
     return digest.hexdigest()
 
 
-def _bar(total: Optional[int], desc: str) -> tqdm:
-    return tqdm(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-                disable=not progress_enabled(), dynamic_ncols=True)
+def _bar(total: Optional[int], desc: str):
+    """A progress bar counting bytes."""
+    return progress(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
 
 
 def _transfer(url: str, part: Path, timeout: float, desc: str) -> None:
@@ -180,7 +178,9 @@ _RETRYABLE = (urllib.error.URLError, http.client.HTTPException, ConnectionError,
 def download(url: str, part: Path, retries: int = 3, timeout: float = 60.0,
              backoff: float = 1.0, desc: str = "") -> None:
     """Download ``url`` into ``part``; resume after a dropped connection, up to ``retries``
-    more tries. Raises :class:`DownloadError` when it cannot complete."""
+    more tries. Raises :class:`DownloadError`, naming the file ``part`` becomes, when it cannot
+    complete."""
+    final = part.with_name(part.name.removesuffix(PART_SUFFIX))
     tries = 0
     while True:
         try:
@@ -191,14 +191,13 @@ def download(url: str, part: Path, retries: int = 3, timeout: float = 60.0,
             err_text = "server could not continue the partial file"
         except urllib.error.HTTPError as err:
             if err.code < 500 and err.code not in (408, 429):
-                raise DownloadError(f"HTTP {err.code} {err.reason} from {url}", part) from None
+                raise DownloadError(f"HTTP {err.code} {err.reason} from {url}", final) from None
             err_text = f"HTTP {err.code} {err.reason}"
         except _RETRYABLE as err:
             err_text = f"{type(err).__name__}: {err}"
         tries += 1
         if tries > retries:
-            raise DownloadError(f"download failed after {tries} tries: {err_text}",
-                                part.with_name(part.name[:-len(PART_SUFFIX)]))
+            raise DownloadError(f"download failed after {tries} tries: {err_text}", final)
         log.warning("%s: %s; retrying (%d of %d)", part.name, err_text, tries, retries)
         time.sleep(backoff * min(2 ** (tries - 1), 30))
 

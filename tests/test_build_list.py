@@ -291,6 +291,19 @@ def test_failure_log_keeps_the_last_record_per_clip(tmp_path):
         read_failure_log(log)
 
 
+def test_unreadable_log_or_summary_exits_2_naming_it(tmp_path, capsys):
+    """Bytes that are not UTF-8 are unusable input (exit 2), not an internal error (exit 3)."""
+    report = tmp_path / "report"
+    report.mkdir()
+    log = tmp_path / "log.jsonl"
+    log.write_bytes(b'{"id": "a", "reason": "x"}\n\xff{"id": "b"}\n')
+    assert main(["prepare-report", str(report), "--log", str(log)]) == 2
+    assert f"{log}: entry line 2: not UTF-8 text" in capsys.readouterr().err
+    (report / "x_build.json").write_bytes(b"\xff")
+    assert main(["prepare-report", str(report)]) == 2
+    assert f"{report / 'x_build.json'}: unreadable build summary" in capsys.readouterr().err
+
+
 def test_help_has_an_example(capsys):
     for command in ("build-list", "prepare-report"):
         with pytest.raises(SystemExit) as exit_info:

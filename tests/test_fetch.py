@@ -213,6 +213,12 @@ def test_missing_on_server_fails_and_others_go_on(server, tmp_path):
     assert not (tmp_path / ("absent.pth" + PART_SUFFIX)).exists()
 
 
+def test_a_failed_download_names_the_final_file_not_the_part(server, tmp_path):
+    with pytest.raises(DownloadError) as info:
+        fetch_one(_resource("a", "absent.pth"), tmp_path, server.base, backoff=0, timeout=5)
+    assert "HTTP 404" in str(info.value) and info.value.path == str(tmp_path / "absent.pth")
+
+
 def test_download_gives_up_after_retries(server, tmp_path):
     data = _payload(200_000)
     server.files["z"] = data

@@ -15,18 +15,22 @@ import logging
 import pkgutil
 import sys
 import textwrap
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Sequence, TypeVar
 
 from avprep import __version__
-from avprep.errors import AvprepError, WriteError
+from avprep.errors import AvprepError, InputError, WriteError
 
 Handler = Callable[[argparse.Namespace], int]
+T = TypeVar("T")
 
 #: command modules in the order data flows through them, so that ``--help`` reads as a pipeline
 PIPELINE_ORDER = ("fetch", "lists", "extract", "prepare", "features", "store", "data", "train")
 
 #: exit code of an unexpected failure, kept apart from 1 (the work found problems)
 INTERNAL_ERROR = 3
+
+#: failures a command lists one by one before it only counts the rest
+SHOW_FAILURES = 20
 
 
 def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
@@ -41,6 +45,34 @@ def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: st
     return parser
 
 
+def add_engine_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--engine`` and ``--address`` (the Ray cluster to join) to a command."""
+    from avprep.media.engines import engine_names  # light: no decoders, no Ray
+
+    parser.add_argument("--engine", default="local", choices=engine_names(),
+                        help="execution engine (default: %(default)s)")
+    parser.add_argument("--address", metavar="ADDR",
+                        help="with --engine ray: join the Ray cluster at ADDR (default: "
+                             "$RAY_ADDRESS if set, else start a local one)")
+
+
+def check_engine_options(args: argparse.Namespace) -> None:
+    """Raise :class:`InputError` for ``--address`` without ``--engine ray``."""
+    if args.address is not None and args.engine != "ray":
+        raise InputError("--address needs --engine ray")
+
+
+def print_failures(header: str, failures: Sequence[T], show: Callable[[T], str] = str,
+                   more: str = "") -> None:
+    """Print ``header`` and the first :data:`SHOW_FAILURES` failures, one a line as ``show``
+    writes them, then how many more there are (``more`` added), on stderr."""
+    print(header, file=sys.stderr)
+    for failure in failures[:SHOW_FAILURES]:
+        print(f"  {show(failure)}", file=sys.stderr)
+    if len(failures) > SHOW_FAILURES:
+        print(f"  ... and {len(failures) - SHOW_FAILURES} more{more}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The full parser: global options plus every command found in this package."""
     parser = argparse.ArgumentParser(
@@ -52,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="show tracebacks and debug logging")
     subparsers = parser.add_subparsers(title="commands", metavar="<command>")
     names = [info.name for info in pkgutil.iter_modules(__path__)]
-    names.sort(key=lambda n: (PIPELINE_ORDER.index(n) if n in PIPELINE_ORDER else len(PIPELINE_ORDER), n))
+    names.sort(key=lambda n: (PIPELINE_ORDER.index(n) if n in PIPELINE_ORDER
+                              else len(PIPELINE_ORDER), n))
     for name in names:
         importlib.import_module(f"{__name__}.{name}").register(subparsers)
     return parser

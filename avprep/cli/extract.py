@@ -6,10 +6,9 @@ import argparse
 import os
 import sys
 
-from avprep.cli import add_command
+from avprep.cli import add_command, add_engine_options, check_engine_options
 from avprep.errors import InputError
-from avprep.media.engines import DEFAULT_CLIP_TIMEOUT, engine_names  # light: no decoders
-
+from avprep.media.engines import DEFAULT_CLIP_TIMEOUT  # light: no decoders
 
 
 def _default_workers() -> int:
@@ -66,11 +65,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="process only shard i of N (0 <= i < N), chosen by a hash of the id")
     p.add_argument("--ids", choices=("audioset", "vggsound"),
                    help="map download file names to AudioSet or VGGSound list ids")
-    p.add_argument("--engine", default="local", choices=engine_names(),
-                   help="execution engine (default: %(default)s)")
-    p.add_argument("--address", metavar="ADDR",
-                   help="with --engine ray: joins an existing Ray cluster (default: $RAY_ADDRESS "
-                        "if set, else starts a local one)")
+    add_engine_options(p)
     p.add_argument("--clip-timeout", type=float, default=DEFAULT_CLIP_TIMEOUT, metavar="S",
                    help="seconds one clip may take before its worker is stopped and the clip "
                         "recorded as failed (default: %(default)g; 0: no limit; needs "
@@ -78,11 +73,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 
 
 def _extract(args: argparse.Namespace) -> int:
-    from avprep.media.engines import engine_names
     from avprep.media.runner import parse_shard, run_extract
 
-    if args.engine not in engine_names():
-        raise InputError(f"unknown engine {args.engine!r}")
     audio_dir = args.audio_dir if args.only != "frames" else None
     frame_dir = args.frame_dir if args.only != "audio" else None
     if args.only != "frames" and not args.audio_dir:
@@ -96,8 +88,7 @@ def _extract(args: argparse.Namespace) -> int:
     if log is None:
         log = ("extract-failures.jsonl" if args.shard is None
                else f"extract-failures.shard-{shard[0]}-of-{shard[1]}.jsonl")
-    if args.address is not None and args.engine != "ray":
-        raise InputError("--address needs --engine ray")
+    check_engine_options(args)
     summary = run_extract(args.input, audio_dir, frame_dir, log_path=log,
                           workers=args.workers, scheme=args.ids, shard=shard,
                           engine=args.engine, clip_timeout=args.clip_timeout or None,

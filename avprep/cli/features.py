@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
-from avprep.cli import add_command
-
-SHOW_FAILURES = 20
+from avprep.cli import add_command, print_failures
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -57,10 +54,7 @@ def _stats(args: argparse.Namespace) -> int:
     if args.json:
         write_text(args.json, json.dumps(stats.to_json(), indent=1) + "\n")
     if stats.failures:
-        print(f"{len(stats.failures)} clips left out:", file=sys.stderr)
-        for f in stats.failures[:SHOW_FAILURES]:
-            print(f"  entry {f['entry']} ({f['video_id']}): {f['reason']}", file=sys.stderr)
-        if len(stats.failures) > SHOW_FAILURES:
-            print(f"  ... and {len(stats.failures) - SHOW_FAILURES} more", file=sys.stderr)
+        print_failures(f"{len(stats.failures)} clips left out:", stats.failures,
+                       lambda f: f"entry {f['entry']} ({f['video_id']}): {f['reason']}")
         return 1
     return 0

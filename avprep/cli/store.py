@@ -5,11 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avprep.cli import add_command
+from avprep.cli import add_command, add_engine_options, check_engine_options, print_failures
 from avprep.errors import InputError, WriteError
-from avprep.media.engines import engine_names  # light: no decoders, no Ray
-
-SHOW_FAILURES = 20
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -23,9 +20,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         --fbank, the fbank as avprep.features.wav_fbank computes it (un-padded, un-normalized).
         float16 halves its size at a relative error up to 2^-11 (4.9e-4): on the fixture clips
         at most 8.7e-4 in normalized units, but a mean difference of 1.2e-4 to 2.9e-4, over the
-        1e-4 that SPEC 3's parity rule allows; use float32 (the default) for parity. Row i of the pack is the i-th entry of LIST that could be packed; entries
-        whose wav or frames are missing or unreadable are left out and recorded with their reason
-        in DIR/manifest.json. DIR also holds index.arrow (row and id lookup) and the manifest with
+        1e-4 that the parity rule (avprep.features.parity) allows; use float32 (the default)
+        for parity.
+
+        Row i of the pack is the i-th entry of LIST that could be packed; entries whose wav or
+        frames are missing or unreadable are left out and recorded with their reason in
+        DIR/manifest.json. DIR also holds index.arrow (row and id lookup) and the manifest with
         each shard's size and sha256. Read a pack with avprep.store.open_store(DIR) or give DIR to
         the Dataset in place of a list.
 
@@ -61,11 +61,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                         "once)")
     p.add_argument("--fbank", nargs="?", const="float32", choices=("float32", "float16"),
                    help="also store each clip's fbank (bare --fbank: float32)")
-    p.add_argument("--engine", default="local", choices=engine_names(),
-                   help="execution engine (default: %(default)s)")
-    p.add_argument("--address", metavar="ADDR",
-                   help="with --engine ray: join the Ray cluster at ADDR (default: $RAY_ADDRESS "
-                        "if set, else start a local one)")
+    add_engine_options(p)
     p.add_argument("--verify", metavar="DIR", help="verify the pack in DIR instead of packing")
 
 
@@ -78,8 +74,7 @@ def _pack(args: argparse.Namespace) -> int:
         return _verify(args.verify)
     if not args.list or not args.output:
         raise InputError("pack needs LIST and -o DIR (or --verify DIR)")
-    if args.address is not None and args.engine != "ray":
-        raise InputError("--address needs --engine ray")
+    check_engine_options(args)
     from avprep.store import pack
 
     try:
@@ -97,12 +92,7 @@ def _pack(args: argparse.Namespace) -> int:
         print(f"{len(m.incomplete)} packed entries lack some frames (listed in manifest.json)")
     failures = m.failures
     if failures:
-        print(f"{len(failures)} entries left out:", file=sys.stderr)
-        for f in failures[:SHOW_FAILURES]:
-            print(f"  {f}", file=sys.stderr)
-        if len(failures) > SHOW_FAILURES:
-            print(f"  ... and {len(failures) - SHOW_FAILURES} more (see manifest.json)",
-                  file=sys.stderr)
+        print_failures(f"{len(failures)} entries left out:", failures, more=" (see manifest.json)")
         return 1
     return 0
 

@@ -12,6 +12,7 @@ list built plus the extraction failures) into one summary.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 from dataclasses import dataclass, field
@@ -260,23 +261,28 @@ def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
     path = Path(path)
     if not path.is_file():
         raise InputError("extraction log not found", path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(f"not UTF-8 text: {err.reason}", path, f"line {line}") from None
     latest: Dict[str, Dict[str, object]] = {}
-    with open(path, encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise InputError(f"not a JSON line: {err.msg}", path, f"line {number}") from None
-            if not isinstance(record, dict) or "reason" not in record and "error" not in record:
-                continue
-            key = str(record.get("path") or record.get("id"))
-            if record.get("ok") is True or record.get("status") == "ok":
-                latest.pop(key, None)
-                continue
-            latest[key] = record
+    for number, line in enumerate(io.StringIO(text, newline=None), 1):  # as open() splits
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"not a JSON line: {err.msg}", path, f"line {number}") from None
+        if not isinstance(record, dict) or "reason" not in record and "error" not in record:
+            continue
+        key = str(record.get("path") or record.get("id"))
+        if record.get("ok") is True or record.get("status") == "ok":
+            latest.pop(key, None)
+            continue
+        latest[key] = record
     return list(latest.values())
 
 
@@ -295,7 +301,7 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
     for path in sorted(report_dir.glob("*_build.json")):
         try:
             lists.append(json.loads(path.read_text(encoding="utf-8")))
-        except (OSError, json.JSONDecodeError) as err:
+        except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise InputError(f"unreadable build summary: {err}", path) from None
     summary: Dict[str, object] = {"lists": lists}
     if log is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Optional, Union
+from typing import Optional, Tuple, Union
 
 from avprep.errors import UnsafeIdError
 
@@ -20,7 +20,8 @@ YTID = r"[A-Za-z0-9_-]{11}"
 _AUDIOSET = re.compile(rf"^{YTID}$")
 _VGGSOUND = re.compile(rf"^{YTID}_\d{{6}}$")
 # <ytid>_<start>[_<end>], start and end as seconds (int, float or milliseconds-free decimals)
-_WITH_START = re.compile(rf"^(?P<ytid>{YTID})_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?$")
+_WITH_START = re.compile(
+    rf"^(?P<ytid>{YTID})_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?$")
 SCHEMES = ("audioset", "vggsound")
 MAX_ID_BYTES = 250  # leaves room for ".wav" within the usual 255-byte file-name limit
 
@@ -68,9 +69,13 @@ def check_safe_id(video_id: object, path: Optional[PathLike] = None, entry: obje
     """Return ``video_id`` when it is safe as a file name; else raise :class:`UnsafeIdError`."""
     reason = unsafe_reason(video_id)
     if reason is not None:
-        raise UnsafeIdError(f"unsafe video id {video_id!r}: {reason}", path,
-                            entry if entry is not None else None)
+        raise UnsafeIdError(f"unsafe video id {video_id!r}: {reason}", path, entry)
     return video_id  # type: ignore[return-value]
+
+
+def _with_and_without_y(stem: str) -> Tuple[str, ...]:
+    """``stem``, then ``stem`` without the leading ``Y`` of YouTube download names, if any."""
+    return (stem, stem[1:]) if stem.startswith("Y") else (stem,)
 
 
 def audioset_id(stem: str) -> Optional[str]:
@@ -78,11 +83,7 @@ def audioset_id(stem: str) -> Optional[str]:
 
     Accepts ``<ytid>``, ``Y<ytid>``, ``<ytid>_<start>[_<end>]`` and ``Y<ytid>_<start>[_<end>]``.
     """
-    if _AUDIOSET.match(stem):
-        return stem
-    for candidate in (stem, stem[1:] if stem.startswith("Y") else None):
-        if candidate is None:
-            continue
+    for candidate in _with_and_without_y(stem):
         if _AUDIOSET.match(candidate):
             return candidate
         match = _WITH_START.match(candidate)
@@ -97,9 +98,7 @@ def vggsound_id(stem: str) -> Optional[str]:
     Accepts ``<ytid>_<start>`` with the start in whole or decimal seconds, padded or not, an
     optional ``_<end>``, and a leading ``Y``.
     """
-    for candidate in (stem, stem[1:] if stem.startswith("Y") else None):
-        if candidate is None:
-            continue
+    for candidate in _with_and_without_y(stem):
         match = _WITH_START.match(candidate)
         if match:
             start = int(float(match.group("start")))

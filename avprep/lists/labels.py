@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Dict, List, Sequence, Union
 
 from avprep.atomic import write_text
-from avprep.errors import FormatError, InputError
+from avprep.errors import FormatError
+from avprep.lists.textfile import read_text
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -52,18 +53,7 @@ class LabelSet:
 def read_labels(path: PathLike) -> LabelSet:
     """Read a label CSV; :class:`FormatError` names the line of a bad row."""
     path = Path(path)
-    try:
-        with open(path, "r", encoding="utf-8", newline="") as fh:
-            text = fh.read()
-    except FileNotFoundError:
-        raise InputError("label CSV not found", path) from None
-    except IsADirectoryError:
-        raise InputError("expected a label CSV file, found a folder", path) from None
-    except UnicodeDecodeError as err:
-        raise FormatError(f"not UTF-8 text: byte {err.start}: {err.reason}", path) from None
-    except OSError as err:
-        raise InputError(f"cannot read label CSV: {err.strerror or err}", path) from None
-
+    text = read_text(path, "label CSV", newline="")
     reader = csv.reader(io.StringIO(text.lstrip("\ufeff")))
     try:
         header = next(reader, None)

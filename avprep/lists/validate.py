@@ -167,13 +167,13 @@ def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
 
     known = ~cls.is_null().to_numpy(zero_copy_only=False)
     codes = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
-    keys = entry[known] * max(1, len(labels)) + codes[known]
-    uniq, counts = unique_counts(keys)
+    stride = max(1, len(labels))
+    uniq, counts = unique_counts(entry[known] * stride + codes[known])  # (entry, class) pairs
     dup_rows = np.zeros(n, dtype=bool)
-    dup_rows[uniq[counts > 1] // max(1, len(labels))] = True
+    dup_rows[uniq[counts > 1] // stride] = True
     report.add("duplicate_label", int(dup_rows.sum()), _ids_at(data, dup_rows))
 
-    per_class = class_entry_counts(data, labels)
+    per_class = np.bincount(uniq % stride, minlength=len(labels))  # = class_entry_counts()
     report.summary["classes_present"] = int((per_class > 0).sum())
     report.summary["labels_per_entry"] = round(float(lengths[~empty].mean()), 4) \
         if (~empty).any() else 0.0

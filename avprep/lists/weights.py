@@ -21,6 +21,7 @@ from avprep.atomic import atomic_path
 from avprep.errors import FormatError, InputError
 from avprep.lists.datalist import DataList
 from avprep.lists.labels import LabelSet
+from avprep.lists.textfile import read_text
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -34,17 +35,7 @@ def read_weights(path: PathLike) -> np.ndarray:
     :class:`FormatError` names the first line that is not a single number.
     """
     path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise InputError("weight file not found", path) from None
-    except IsADirectoryError:
-        raise InputError("expected a weight CSV file, found a folder", path) from None
-    except UnicodeDecodeError as err:
-        raise FormatError(f"not text: byte {err.start}: {err.reason}", path) from None
-    except OSError as err:
-        raise InputError(f"cannot read weight file: {err.strerror or err}", path) from None
-    lines = text.splitlines()
+    lines = read_text(path, "weight CSV", encoding="utf-8-sig").splitlines()
     try:
         return np.array(lines, dtype=np.float64).reshape(-1)
     except ValueError:

@@ -135,6 +135,14 @@ def write(folder: Path, name: str, data: bytes) -> Path:
     return path
 
 
+@contextlib.contextmanager
+def temp_file(name: str, data: bytes):
+    """A file holding ``data`` in a folder of its own, for one hypothesis example (``tmp_path``
+    is one folder for all the examples of a test); yields its path."""
+    with tempfile.TemporaryDirectory() as folder:
+        yield write(Path(folder), name, data)
+
+
 def run(capsys, *argv) -> tuple:
     """``avprep ARGV`` in this process: (exit code, stdout, stderr)."""
     capsys.readouterr()
@@ -169,8 +177,7 @@ def test_any_strings_in_any_layout_are_data(items, layout, extra_key, extra_fiel
     obj = {"data": [dict(e, extra=[1, {"x": None}]) if extra_field else e for e in items]}
     if extra_key:
         obj = {"version": 3, **obj, "z": None}
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "l.json", dump(obj, **layout))
+    with temp_file("l.json", dump(obj, **layout)) as path:
         got = read_list(path, cache=False)
     assert [{f: getattr(e, f) for f in FIELDS} for e in got] == items
 
@@ -179,8 +186,7 @@ def test_any_strings_in_any_layout_are_data(items, layout, extra_key, extra_fiel
 @given(case=unusable_lists())
 def test_unusable_lists_raise_a_format_error_naming_file_and_entry(case):
     data, entry = case
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "bad list.json", data)
+    with temp_file("bad list.json", data) as path:
         with pytest.raises(FormatError) as info:
             read_list(path, cache=False)
     err = info.value
@@ -199,8 +205,7 @@ def test_random_byte_edits_give_data_or_a_typed_error(items, layout, edits):
     for where, new in edits:
         at = int(where * len(data))
         data[at:at + max(len(new), 1)] = new  # replace as many bytes, or delete one
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "l.json", bytes(data))
+    with temp_file("l.json", bytes(data)) as path:
         try:
             got = read_list(path, cache=False)
         except AvprepError as err:
@@ -212,8 +217,7 @@ def test_random_byte_edits_give_data_or_a_typed_error(items, layout, edits):
 @FEW
 @given(data=st.binary(max_size=300))
 def test_random_bytes_give_data_or_a_typed_error(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "l.json", data)
+    with temp_file("l.json", data) as path:
         with contextlib.suppress(InputError):
             read_list(path, cache=False)
 
@@ -278,8 +282,7 @@ def test_any_label_set_is_read_back(pairs, crlf, bom):
     text = labels_text(labels)
     if crlf:
         text = text.replace("\n", "\r\n")
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "c.csv", (b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    with temp_file("c.csv", (b"\xef\xbb\xbf" if bom else b"") + text.encode()) as path:
         got = read_labels(path)
     assert got.mids == labels.mids
     if not crlf:
@@ -326,8 +329,7 @@ def unusable_label_files(draw):
 @FUZZ
 @given(data=unusable_label_files())
 def test_unusable_label_files_raise_a_format_error(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "labels.csv", data)
+    with temp_file("labels.csv", data) as path:
         with pytest.raises(FormatError) as info:
             read_labels(path)
     assert info.value.path == str(path) and "\n" not in str(info.value)
@@ -336,8 +338,7 @@ def test_unusable_label_files_raise_a_format_error(data):
 @FEW
 @given(data=st.binary(max_size=300))
 def test_random_label_bytes_give_labels_or_a_typed_error(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "labels.csv", data)
+    with temp_file("labels.csv", data) as path:
         with contextlib.suppress(InputError):
             assert len(read_labels(path)) >= 1
 
@@ -351,8 +352,7 @@ def test_any_numbers_are_weights(weights, crlf, bom):
     text = weights_text(np.array(weights, dtype=np.float64))
     if crlf:
         text = text.replace("\n", "\r\n")
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "w.csv", (b"\xef\xbb\xbf" if bom else b"") + text.encode())
+    with temp_file("w.csv", (b"\xef\xbb\xbf" if bom else b"") + text.encode()) as path:
         got = read_weights(path)
     np.testing.assert_array_equal(got, np.array(weights, dtype=np.float64))
 
@@ -365,8 +365,7 @@ def test_a_line_that_is_not_one_number_is_named(weights, at, bad):
     lines = [repr(w) for w in weights]
     at = min(at, len(lines))
     lines.insert(at, bad)
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "w.csv", ("\n".join(lines) + "\n").encode())
+    with temp_file("w.csv", ("\n".join(lines) + "\n").encode()) as path:
         with pytest.raises(FormatError) as info:
             read_weights(path)
     assert f"line {at + 1}:" in str(info.value) and info.value.path == str(path)
@@ -375,8 +374,7 @@ def test_a_line_that_is_not_one_number_is_named(weights, at, bad):
 @FEW
 @given(data=st.binary(max_size=300))
 def test_random_weight_bytes_give_numbers_or_a_typed_error(data):
-    with tempfile.TemporaryDirectory() as folder:
-        path = write(Path(folder), "w.csv", data)
+    with temp_file("w.csv", data) as path:
         with contextlib.suppress(InputError):
             assert read_weights(path).dtype == np.float64
 
