@@ -18,46 +18,28 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile as sf
 import torch
-from PIL import Image, ImageOps
 from torch.utils.data import DataLoader
 
 from avprep.cli import main
 from avprep.data import AudiosetDataset, MultiFrameDataset, MultiFrameSample
 from avprep.errors import InputError, MediaError
-from avprep.models import build
-from avprep.train import checkpointing as ckpt
+from avprep.models import build, save_state_dict
 from avprep.train import loop
 from avprep.train.config import EvalConfig, FinetuneConfig
 from avprep.train.evaluate import (evaluate_model, frames_to_score, predict, predict_frames)
 from avprep.train.finetune import _final_evaluation
 from avprep.train.metrics import classification_metrics
-from conftest import REF, SAMPLES
+from test_train import LABEL_CSV, make_clips
 
-LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 TOL = 1e-6
 BATCH = 2
 METRICS = ("mAP", "acc", "AUC", "d_prime")
 
 
 def make_list(out: Path) -> Path:
-    """Five clips in the original layout (three real, two variants) and a list of them."""
-    clips = json.loads((REF / "clips.json").read_text())
-    audio, frames = out / "audio", out / "frames"
-    audio.mkdir(parents=True)
-    entries = []
-    for src, variant in [(c, False) for c in clips] + [(c, True) for c in clips[:2]]:
-        vid = src["video_id"] + ("-mirror" if variant else "")
-        wav, rate = sf.read(REF / "audio" / f"{src['video_id']}.wav", dtype="int16")
-        sf.write(audio / f"{vid}.wav", wav[::-1] if variant else wav, rate, subtype="PCM_16")
-        for i in range(10):
-            img = Image.open(REF / "frames" / f"frame_{i}" / f"{src['video_id']}.jpg")
-            (frames / f"frame_{i}").mkdir(parents=True, exist_ok=True)
-            (ImageOps.mirror(img) if variant else img).save(
-                frames / f"frame_{i}" / f"{vid}.jpg", quality=95)
-        entries.append({"video_id": vid, "wav": str(audio / f"{vid}.wav"),
-                        "video_path": str(frames) + "/", "labels": src["labels"]})
+    """A list of five clips in the original layout: the three real ones, two variants."""
+    entries = json.loads(make_clips(out)["train"].read_text())["data"][:5]
     path = out / "eval.json"
     path.write_text(json.dumps({"data": entries}, indent=1))
     return path
@@ -200,7 +182,7 @@ def test_eval_command_and_final_evaluation_files(data, model, runtime, tmp_path,
     ref = per_frame_evaluation(model, data, "multimodal", None, runtime)
     exp = tmp_path / "exp"
     (exp / "models").mkdir(parents=True)
-    ckpt.save_model(exp / "models" / "best_audio_model.pth", model)
+    save_state_dict(model, exp / "models" / "best_audio_model.pth")
 
     out = tmp_path / "eval.json"
     assert main(["eval", "--data-eval", str(data), "--label-csv", str(LABEL_CSV),

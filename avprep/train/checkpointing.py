@@ -1,7 +1,8 @@
 """What a run writes to disk so it can be used and continued.
 
 - ``models/audio_model.<epoch>.pth``: a bare state dict in the released ``module.`` layout (what
-  the original writes and every released checkpoint is), loadable by the original code.
+  the original writes and every released checkpoint is), loadable by the original code; written
+  by :func:`avprep.models.save_state_dict`.
 - ``resume.pth``: everything needed to continue exactly where the last completed epoch ended:
   model, optimizer, scheduler and grad-scaler states, the epoch, the best epoch so far, and the
   random states of Python, NumPy and torch (CPU and CUDA).
@@ -24,7 +25,6 @@ from avprep.errors import InputError
 
 PathLike = Union[str, "os.PathLike[str]"]
 RESUME_FILE = "resume.pth"
-PREFIX = "module."
 
 
 def model_file(exp_dir: PathLike, epoch: Union[int, str]) -> Path:
@@ -32,25 +32,10 @@ def model_file(exp_dir: PathLike, epoch: Union[int, str]) -> Path:
     return Path(exp_dir) / "models" / f"audio_model.{epoch}.pth"
 
 
-def released_layout(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """The state dict with every key starting with ``module.`` (as the released checkpoints)."""
-    return {(k if k.startswith(PREFIX) else PREFIX + k): v.detach().cpu() for k, v in state.items()}
-
-
-def bare_layout(state: Mapping[str, torch.Tensor]) -> Dict[str, torch.Tensor]:
-    """The state dict without the ``module.`` prefix."""
-    return {(k[len(PREFIX):] if k.startswith(PREFIX) else k): v for k, v in state.items()}
-
-
 def save_state(path: PathLike, obj: Any) -> None:
     """``torch.save`` to ``path`` atomically."""
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-
-
-def save_model(path: PathLike, model: torch.nn.Module) -> None:
-    """Write ``model``'s weights as a bare state dict in the released ``module.`` layout."""
-    save_state(path, released_layout(model.state_dict()))
 
 
 def load_state(path: PathLike) -> Any:

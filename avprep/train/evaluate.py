@@ -13,19 +13,17 @@ frames): lower the batch size or the number of loader workers when memory is sho
 
 from __future__ import annotations
 
-import logging
 import os
 from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import torch
 
+from avprep.models import build, load_file, resolve
 from avprep.progress import progress
 from avprep.train import loop
-from avprep.train.config import N_FRAMES, CommonConfig, EvalConfig, check
+from avprep.train.config import N_FRAMES, CommonConfig, EvalConfig
 from avprep.train.metrics import classification_metrics
-
-logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
 AUDIO_ONLY_MODES = ("audioonly", "missingaudioonly")
@@ -132,28 +130,23 @@ def evaluate(cfg: EvalConfig) -> Dict[str, Any]:
 
     Writes the result to ``cfg.json`` when given. Returns the result dict.
     """
-    from avprep.models import build
+    return loop.run(cfg, _evaluate)
 
-    check(cfg)
-    runtime = loop.setup_runtime(cfg.amp, cfg.device)
-    try:
-        model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
-                      audio_length=cfg.audio_length)
-        load_finetuned(model, cfg.model)
-        model = model.to(runtime.device)
-        result = evaluate_model(model, cfg.data_eval, cfg.label_csv, cfg, cfg.ftmode,
-                                cfg.skip_frame_agg, runtime)
-        result["model"] = cfg.model
-        if cfg.json and runtime.is_main:
-            loop.write_json(cfg.json, result)
-        return result
-    finally:
-        loop.teardown(runtime)
+
+def _evaluate(cfg: EvalConfig, runtime: loop.Runtime) -> Dict[str, Any]:
+    model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
+                  audio_length=cfg.audio_length)
+    load_finetuned(model, cfg.model)
+    model = model.to(runtime.device)
+    result = evaluate_model(model, cfg.data_eval, cfg.label_csv, cfg, cfg.ftmode,
+                            cfg.skip_frame_agg, runtime)
+    result["model"] = cfg.model
+    if cfg.json and runtime.is_main:
+        loop.write_json(cfg.json, result)
+    return result
 
 
 def load_finetuned(model: torch.nn.Module, path: PathLike) -> None:
     """Load a fine-tuned checkpoint (a file in either key layout, or a model-zoo name) into
     ``model``; every key must match."""
-    from avprep.models import load_file, resolve
-
     load_file(model, resolve(path))

@@ -28,9 +28,11 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
+from avprep import atomic
+from avprep.models import build, strip_module
 from avprep.train import checkpointing as ckpt
 from avprep.train import loop
-from avprep.train.config import FinetuneConfig, check
+from avprep.train.config import FinetuneConfig
 from avprep.train.evaluate import evaluate_model, predict
 from avprep.train.metrics import classification_metrics
 
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 HEAD_PREFIX = "mlp_head"
 RESULT_COLUMNS = ["acc", "mAP", "AUC", "lr"]
+SHOWN = ["train_loss", "val_loss", "mAP", "acc", "AUC", "d_prime", "lr", "time_s"]
 
 
 def wa_range(cfg: FinetuneConfig, last_epoch: int) -> List[int]:
@@ -49,20 +52,11 @@ def wa_range(cfg: FinetuneConfig, last_epoch: int) -> List[int]:
 
 def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
     """Run the fine-tuning ``cfg`` describes; return the final evaluation's metrics."""
-    check(cfg)
-    if cfg.optim != "adam":
-        logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
-    runtime = loop.setup_runtime(cfg.amp, cfg.device)
-    try:
-        return _finetune(cfg, runtime)
-    finally:
-        loop.teardown(runtime)
+    return loop.run(cfg, _finetune)
 
 
 def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    from avprep.models import build
-
-    exp, resume_file = loop.open_experiment(cfg, runtime)
+    exp = loop.open_experiment(cfg, runtime)
 
     train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
         cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),
@@ -96,14 +90,8 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     loss_fn = torch.nn.BCEWithLogitsLoss() if cfg.loss == "BCE" else torch.nn.CrossEntropyLoss()
     main_metric = cfg.metrics
 
-    start_epoch, global_step, best_epoch, best = 1, 0, 0, -math.inf
-    if cfg.resume:
-        state = ckpt.restore(resume_file, "finetune", runtime.rank, model, optimizer,
-                             scheduler, scaler)
-        start_epoch = state["epoch"] + 1
-        global_step, best_epoch, best = state["global_step"], state["best_epoch"], state["best"]
-    else:
-        torch.manual_seed(cfg.seed + runtime.rank)
+    start_epoch, global_step, best_epoch, best = loop.resume_or_seed(
+        cfg, runtime, "finetune", model, optimizer, scheduler, scaler, best=-math.inf)
     model = loop.wrap(model, runtime)
     log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
     if runtime.is_main:
@@ -124,15 +112,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             y = y.to(runtime.device, non_blocking=True)
             with loop.autocast(runtime):
                 loss = loss_fn(model(a, v, cfg.ftmode), y)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            value = float(loss.detach())
-            if not math.isfinite(value):
-                raise loop.TrainingDiverged(
-                    f"training diverged: loss {value} at epoch {epoch}, step {global_step}",
-                    cfg.exp_dir)
+            value = loop.optimizer_step(loss, optimizer, scaler, epoch, global_step, cfg.exp_dir)
             loss_sum += value * a.shape[0]
             count += a.shape[0]
             global_step += 1
@@ -153,26 +133,8 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         if score > best or best_epoch == 0:
             best, best_epoch = score, epoch
         loop.step_scheduler(scheduler, score)
-        if runtime.is_main:
-            bare = loop.unwrap(model)
-            if cfg.save_model:
-                ckpt.save_model(ckpt.model_file(exp, epoch), bare)
-            if best_epoch == epoch:
-                ckpt.save_model(exp / "models" / "best_audio_model.pth", bare)
-            log.append(record)
-            loop.write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, RESULT_COLUMNS)
-            print(f"epoch {epoch}/{cfg.n_epochs}: " + loop.format_record(
-                record, ["train_loss", "val_loss", "mAP", "acc", "AUC", "d_prime", "lr",
-                         "time_s"]), flush=True)
-        rng = loop.gather_rng(runtime)
-        if runtime.is_main:
-            ckpt.save_state(resume_file, {
-                "kind": "finetune", "epoch": epoch, "global_step": global_step,
-                "best_epoch": best_epoch, "best": best,
-                "model": loop.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "sampler_epoch": epoch, "rng": rng, "config": cfg.to_dict()})
-        loop.barrier(runtime)
+        loop.save_epoch(cfg, runtime, "finetune", log, record, model, optimizer, scheduler, scaler,
+                        best_epoch=best_epoch, best=best, columns=RESULT_COLUMNS, shown=SHOWN)
 
     return _final_evaluation(model, cfg, runtime, exp, best_epoch)
 
@@ -191,7 +153,7 @@ def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop
     else:
         state = ckpt.load_state(exp / "models" / "best_audio_model.pth")
         source = {"weights": "best", "epochs": [best_epoch]}
-    loop.unwrap(model).load_state_dict(ckpt.bare_layout(state), strict=True)
+    loop.unwrap(model).load_state_dict(strip_module(state), strict=True)
     data = cfg.data_eval or cfg.data_val
     result = evaluate_model(model, data, cfg.label_csv, cfg, cfg.ftmode, cfg.skip_frame_agg,
                             runtime)
@@ -199,8 +161,6 @@ def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop
     if runtime.is_main:
         loop.write_json(exp / "final_eval.json", result)
         main = [f[cfg.metrics] for f in result["per_frame"]] + [result[cfg.metrics]]
-        from avprep import atomic
-
         with atomic.atomic_path(exp / "mul_frame_res.csv") as tmp:
             np.savetxt(tmp, main, delimiter=",")
         print(f"final ({source['weights']} of epochs {source['epochs']}, "

@@ -1,5 +1,6 @@
 """Pieces both training loops share: device and DDP set-up, data loaders, the lr schedule,
-mixed precision, gathering results across processes, and the per-epoch metrics files.
+mixed precision and the optimizer step, gathering results across processes, the resume state
+and the files of each epoch.
 
 A run under ``torchrun`` (``WORLD_SIZE`` set) joins a process group, one process per GPU (or per
 CPU process with the gloo backend); rank 0 writes every file.
@@ -14,7 +15,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple, TypeVar, Union
 
 import torch
 import torch.distributed as dist
@@ -22,12 +23,15 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from avprep import atomic
 from avprep.errors import AvprepError, InputError
+from avprep.models import save_state_dict, unwrap
 from avprep.progress import progress
-from avprep.train.config import IMAGE_RES, CommonConfig, EvalConfig
+from avprep.train import checkpointing as ckpt
+from avprep.train.config import IMAGE_RES, CommonConfig, EvalConfig, check
 
 logger = logging.getLogger(__name__)
 
 PathLike = Union[str, "os.PathLike[str]"]
+T = TypeVar("T")
 
 
 class TrainingDiverged(AvprepError):
@@ -95,6 +99,19 @@ def teardown(runtime: Runtime) -> None:
         dist.destroy_process_group()
 
 
+def run(cfg: Union[CommonConfig, EvalConfig], body: Callable[[Any, Runtime], T]) -> T:
+    """Check ``cfg``, set up this process's :class:`Runtime` and return ``body(cfg, runtime)``,
+    leaving the process group however the body ends."""
+    check(cfg)
+    if isinstance(cfg, CommonConfig) and cfg.optim != "adam":
+        logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
+    runtime = setup_runtime(cfg.amp, cfg.device)
+    try:
+        return body(cfg, runtime)
+    finally:
+        teardown(runtime)
+
+
 def barrier(runtime: Runtime) -> None:
     """Wait for every process (no-op in a single process)."""
     if runtime.distributed:
@@ -111,11 +128,6 @@ def autocast(runtime: Runtime) -> contextlib.AbstractContextManager:
 def grad_scaler(runtime: Runtime) -> "torch.amp.GradScaler":
     """A loss scaler, active only with AMP."""
     return torch.amp.GradScaler("cuda", enabled=runtime.amp)
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The bare model inside a DDP or DataParallel wrapper."""
-    return model.module if hasattr(model, "module") else model
 
 
 def wrap(model: torch.nn.Module, runtime: Runtime) -> torch.nn.Module:
@@ -281,6 +293,24 @@ def step_scheduler(scheduler: Any, metric: float) -> None:
         scheduler.step()
 
 
+def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
+                   scaler: "torch.amp.GradScaler", epoch: int, step: int,
+                   exp_dir: PathLike) -> float:
+    """Back-propagate ``loss`` (scaled under AMP) and step ``optimizer``; return the loss.
+
+    Raises :class:`TrainingDiverged` when the loss is NaN or infinite.
+    """
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    value = float(loss.detach())
+    if not math.isfinite(value):
+        raise TrainingDiverged(f"training diverged: loss {value} at epoch {epoch}, step {step}",
+                               exp_dir)
+    return value
+
+
 def load_init(model: torch.nn.Module, name_or_path: str, kind: str) -> Dict[str, List[str]]:
     """Initialize ``model`` from a checkpoint file or model-zoo name; return what was loaded.
 
@@ -309,6 +339,25 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str) -> Dict[str,
 
     return {"loaded": released(report.loaded), "new": released(report.new),
             "ignored": released(report.unexpected)}
+
+
+def resume_or_seed(cfg: CommonConfig, runtime: Runtime, kind: str, model: torch.nn.Module,
+                   optimizer: torch.optim.Optimizer, scheduler: Any,
+                   scaler: "torch.amp.GradScaler", best: float) -> Tuple[int, int, int, float]:
+    """Where a ``kind`` run ('pretrain'/'finetune') starts: the first epoch to run, the steps
+    taken, the best epoch so far and its score.
+
+    With ``--resume`` the resume state of the last completed epoch is loaded into the training
+    objects and this process's random generators. Otherwise the run starts at epoch 1 with
+    ``best`` as the score to beat, and torch is seeded with ``--seed`` plus the rank, so that
+    masking and augmentation differ between processes.
+    """
+    if not cfg.resume:
+        torch.manual_seed(cfg.seed + runtime.rank)
+        return 1, 0, 0, best
+    state = ckpt.restore(_resume_file(cfg), kind, runtime.rank, model, optimizer, scheduler,
+                         scaler)
+    return state["epoch"] + 1, state["global_step"], state["best_epoch"], state["best"]
 
 
 # ----------------------------------------------------------------------------- outputs
@@ -382,9 +431,7 @@ def write_result_csv(path: PathLike, records: List[Dict[str, Any]], n_epochs: in
 
 def gather_rng(runtime: Runtime) -> List[Dict[str, Any]]:
     """The random states of every process, in rank order (for the resume state)."""
-    from avprep.train.checkpointing import rng_state
-
-    state = rng_state()
+    state = ckpt.rng_state()
     if not runtime.distributed:
         return [state]
     states: List[Any] = [None] * runtime.world_size
@@ -392,21 +439,55 @@ def gather_rng(runtime: Runtime) -> List[Dict[str, Any]]:
     return states
 
 
-def open_experiment(cfg: Any, runtime: "Runtime") -> Tuple[Path, Path]:
+def _resume_file(cfg: CommonConfig) -> Path:
+    return Path(cfg.exp_dir) / ckpt.RESUME_FILE
+
+
+def open_experiment(cfg: CommonConfig, runtime: Runtime) -> Path:
     """Check ``--resume`` against the experiment folder, create it, record the arguments.
 
-    Returns the folder and its resume-state file.
+    Returns the folder.
     """
-    from avprep.train import checkpointing as ckpt
-
-    exp = Path(cfg.exp_dir)
-    resume_file = exp / ckpt.RESUME_FILE
+    exp, resume_file = Path(cfg.exp_dir), _resume_file(cfg)
     if cfg.resume and not resume_file.is_file():
         raise InputError("--resume: no resume state in the experiment folder", resume_file)
     if runtime.is_main:
         (exp / "models").mkdir(parents=True, exist_ok=True)
         write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
-    return exp, resume_file
+    return exp
+
+
+def save_epoch(cfg: CommonConfig, runtime: Runtime, kind: str, log: MetricsLog,
+               record: Dict[str, Any], model: torch.nn.Module,
+               optimizer: torch.optim.Optimizer, scheduler: Any, scaler: "torch.amp.GradScaler",
+               *, best_epoch: int, best: float, columns: Sequence[str],
+               shown: Sequence[str]) -> None:
+    """Everything a ``kind`` run keeps of the epoch ``record`` describes (its ``epoch`` and
+    ``step``), then wait for every process.
+
+    Rank 0 writes ``models/audio_model.<epoch>.pth`` (with ``--save_model``),
+    ``models/best_audio_model.pth`` when the epoch is ``best_epoch``, the metrics files and
+    ``result.csv`` (``columns``), prints the ``shown`` values, and writes the resume state, which
+    holds the random states of every process.
+    """
+    exp, epoch = Path(cfg.exp_dir), record["epoch"]
+    if runtime.is_main:
+        if cfg.save_model:
+            save_state_dict(model, ckpt.model_file(exp, epoch))
+        if best_epoch == epoch:
+            save_state_dict(model, exp / "models" / "best_audio_model.pth")
+        log.append(record)
+        write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, columns)
+        print(f"epoch {epoch}/{cfg.n_epochs}: " + format_record(record, shown), flush=True)
+    rng = gather_rng(runtime)
+    if runtime.is_main:
+        ckpt.save_state(_resume_file(cfg), {
+            "kind": kind, "epoch": epoch, "global_step": record["step"],
+            "best_epoch": best_epoch, "best": best,
+            "model": unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+            "sampler_epoch": epoch, "rng": rng, "config": cfg.to_dict()})
+    barrier(runtime)
 
 
 def write_json(path: PathLike, obj: Any) -> None:

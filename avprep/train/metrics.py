@@ -89,7 +89,10 @@ def retrieval_ranks(sim: object) -> np.ndarray:
 def recall_at_k(sim: object, ks: Sequence[int] = RECALL_AT) -> Dict[str, float]:
     """``R@k`` (share of queries whose match ranks in the top k) and ``MR`` (median rank,
     1-based)."""
-    ranks = retrieval_ranks(sim)
+    return _recalls(retrieval_ranks(sim), ks)
+
+
+def _recalls(ranks: np.ndarray, ks: Sequence[int]) -> Dict[str, float]:
     out = {f"R@{k}": float(np.mean(ranks < k)) for k in ks}
     out["MR"] = float(np.median(ranks) + 1)
     return out
@@ -124,8 +127,6 @@ def retrieval_metrics(audio_feat: object, video_feat: object,
     """
     out = {}
     for prefix, (q, c) in (("a2v", (audio_feat, video_feat)), ("v2a", (video_feat, audio_feat))):
-        ranks = paired_ranks(q, c)
-        for k in ks:
-            out[f"{prefix}_R@{k}"] = float(np.mean(ranks < k))
-        out[f"{prefix}_MR"] = float(np.median(ranks) + 1)
+        for key, value in _recalls(paired_ranks(q, c), ks).items():
+            out[f"{prefix}_{key}"] = value
     return out

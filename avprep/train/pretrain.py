@@ -23,9 +23,9 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from avprep.train import checkpointing as ckpt
+from avprep.models import build
 from avprep.train import loop
-from avprep.train.config import PretrainConfig, check
+from avprep.train.config import PretrainConfig
 from avprep.train.metrics import retrieval_metrics
 
 logger = logging.getLogger(__name__)
@@ -33,6 +33,8 @@ logger = logging.getLogger(__name__)
 LOSS_NAMES = ["loss", "loss_mae", "loss_mae_a", "loss_mae_v", "loss_c", "c_acc"]
 RESULT_COLUMNS = ["train_loss_mae_a", "train_loss_mae_v", "train_loss_c", "train_loss",
                   "val_loss_mae_a", "val_loss_mae_v", "val_loss_c", "val_loss", "val_c_acc", "lr"]
+SHOWN = ["train_loss", "val_loss", "val_loss_c", "val_c_acc", "val_a2v_R@1", "val_v2a_R@1", "lr",
+         "time_s"]
 
 
 def model_kwargs(cfg: PretrainConfig) -> Dict[str, Any]:
@@ -82,20 +84,11 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: P
 
 def pretrain(cfg: PretrainConfig) -> Dict[str, Any]:
     """Run the pretraining ``cfg`` describes; return the final evaluation's metrics."""
-    check(cfg)
-    if cfg.optim != "adam":
-        logger.warning("--optim %s: training with Adam, as the original does", cfg.optim)
-    runtime = loop.setup_runtime(cfg.amp, cfg.device)
-    try:
-        return _pretrain(cfg, runtime)
-    finally:
-        loop.teardown(runtime)
+    return loop.run(cfg, _pretrain)
 
 
 def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    from avprep.models import build
-
-    exp, resume_file = loop.open_experiment(cfg, runtime)
+    exp = loop.open_experiment(cfg, runtime)
 
     # data: the training set draws frames and augmentations from (seed, epoch, index)
     train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
@@ -117,14 +110,8 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     scheduler = loop.make_scheduler(optimizer, cfg)
     scaler = loop.grad_scaler(runtime)
 
-    start_epoch, global_step, best_epoch, best_loss = 1, 0, 0, math.inf
-    if cfg.resume:
-        state = ckpt.restore(resume_file, "pretrain", runtime.rank, model, optimizer,
-                             scheduler, scaler)
-        start_epoch = state["epoch"] + 1
-        global_step, best_epoch, best_loss = state["global_step"], state["best_epoch"], state["best"]
-    else:
-        torch.manual_seed(cfg.seed + runtime.rank)  # masking differs between processes
+    start_epoch, global_step, best_epoch, best_loss = loop.resume_or_seed(
+        cfg, runtime, "pretrain", model, optimizer, scheduler, scaler, best=math.inf)
     model = loop.wrap(model, runtime)
     log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
     if runtime.is_main:
@@ -144,16 +131,8 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             v = v.to(runtime.device, non_blocking=True)
             with loop.autocast(runtime):
                 values = _forward(model, a, v, cfg)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(values[0]).backward()
-            scaler.step(optimizer)
-            scaler.update()
-            values = [float(x.detach()) for x in values]
-            if not math.isfinite(values[0]):
-                raise loop.TrainingDiverged(
-                    f"training diverged: loss {values[0]} at epoch {epoch}, step {global_step}",
-                    cfg.exp_dir)
-            sums += np.array(values) * a.shape[0]
+            loop.optimizer_step(values[0], optimizer, scaler, epoch, global_step, cfg.exp_dir)
+            sums += np.array([float(x.detach()) for x in values]) * a.shape[0]
             count += a.shape[0]
             global_step += 1
             bar.set_postfix(loss=f"{sums[0] / count:.4f}")
@@ -171,26 +150,9 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         if record["val_loss"] < best_loss:
             best_loss, best_epoch = record["val_loss"], epoch
         loop.step_scheduler(scheduler, -record["val_loss"])
-        if runtime.is_main:
-            bare = loop.unwrap(model)
-            if cfg.save_model:
-                ckpt.save_model(ckpt.model_file(exp, epoch), bare)
-            if best_epoch == epoch:
-                ckpt.save_model(exp / "models" / "best_audio_model.pth", bare)
-            log.append(record)
-            loop.write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, RESULT_COLUMNS)
-            print(f"epoch {epoch}/{cfg.n_epochs}: " + loop.format_record(
-                record, ["train_loss", "val_loss", "val_loss_c", "val_c_acc", "val_a2v_R@1",
-                         "val_v2a_R@1", "lr", "time_s"]), flush=True)
-        rng = loop.gather_rng(runtime)
-        if runtime.is_main:
-            ckpt.save_state(resume_file, {
-                "kind": "pretrain", "epoch": epoch, "global_step": global_step,
-                "best_epoch": best_epoch, "best": best_loss,
-                "model": loop.unwrap(model).state_dict(), "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                "sampler_epoch": epoch, "rng": rng, "config": cfg.to_dict()})
-        loop.barrier(runtime)
+        loop.save_epoch(cfg, runtime, "pretrain", log, record, model, optimizer, scheduler, scaler,
+                        best_epoch=best_epoch, best=best_loss, columns=RESULT_COLUMNS,
+                        shown=SHOWN)
 
     final = _final_evaluation(model, cfg, runtime, log.records)
     if runtime.is_main:
