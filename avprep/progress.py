@@ -21,11 +21,11 @@ def enabled() -> bool:
 
 def progress(iterable: Optional[Iterable[T]] = None, total: Optional[int] = None,
              desc: Optional[str] = None, unit: str = "it", unit_scale: bool = False,
-             unit_divisor: int = 1000) -> "tqdm[T]":
-    """A tqdm bar on stderr that is disabled when nobody is watching.
+             unit_divisor: int = 1000, show: bool = True) -> "tqdm[T]":
+    """A tqdm bar on stderr that is disabled when nobody is watching (or ``show`` is False).
 
     ``unit_scale`` shows counts with k, M, ... prefixes of ``unit_divisor`` (1024 for bytes).
     """
     return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=unit_scale,
-                unit_divisor=unit_divisor, disable=not enabled(), dynamic_ncols=True,
+                unit_divisor=unit_divisor, disable=not (show and enabled()), dynamic_ncols=True,
                 smoothing=0.1, file=sys.stderr)

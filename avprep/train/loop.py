@@ -256,11 +256,8 @@ def all_mean(total: float, count: float, runtime: Runtime) -> float:
 def epoch_bar(loader: DataLoader, epoch: int, n_epochs: int, runtime: Runtime,
               what: str = "epoch") -> Iterator:
     """A progress bar over one pass of ``loader`` (shown by rank 0 only)."""
-    if not runtime.is_main:
-        from tqdm import tqdm
-
-        return tqdm(loader, disable=True)
-    return progress(loader, total=len(loader), desc=f"{what} {epoch}/{n_epochs}", unit="batch")
+    return progress(loader, total=len(loader), desc=f"{what} {epoch}/{n_epochs}", unit="batch",
+                    show=runtime.is_main)
 
 
 # ----------------------------------------------------------------------------- optimization
