@@ -134,7 +134,8 @@ def remove_stale_temps_of(*finals: PathLike) -> int:
         final = Path(final)
         if not final.parent.is_dir():
             continue
-        for path in final.parent.glob(f".{glob.escape(final.stem)}{TMP_MARK}*{glob.escape(final.suffix)}"):
+        pattern = f".{glob.escape(final.stem)}{TMP_MARK}*{glob.escape(final.suffix)}"
+        for path in final.parent.glob(pattern):
             if is_stale_temp(path):
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()

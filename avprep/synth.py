@@ -13,6 +13,8 @@ from typing import Optional, Sequence, Union
 
 import imageio_ffmpeg
 
+from avprep.atomic import atomic_path
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 _VIDEO_ARGS = {
@@ -51,7 +53,8 @@ def make_clip(path: PathLike, duration: float = 10.0, width: int = 320, height: 
         raise ValueError("a clip needs at least one stream")
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if vcodec is not None:
-        cmd += ["-f", "lavfi", "-i", f"{pattern}=size={width}x{height}:rate={fps}:duration={duration}"]
+        source = f"{pattern}=size={width}x{height}:rate={fps}:duration={duration}"
+        cmd += ["-f", "lavfi", "-i", source]
     if acodec is not None:
         exprs = "|".join(f"0.4*sin(2*PI*{tone * (1 + k / 2):.3f}*t)+0.02*(random({k})-0.5)"
                          for k in range(channels))
@@ -60,7 +63,8 @@ def make_clip(path: PathLike, duration: float = 10.0, width: int = 320, height: 
         cmd += _VIDEO_ARGS.get(vcodec, ["-c:v", vcodec])
     if acodec is not None:
         cmd += _AUDIO_ARGS.get(acodec, ["-c:a", acodec])
-    cmd += list(extra_args) + [os.fspath(path)]
     env = dict(os.environ, SVT_LOG="1")  # SVT-AV1 is chatty on stderr otherwise
-    subprocess.run(cmd, check=True, stdin=subprocess.DEVNULL, env=env)
+    with atomic_path(path) as tmp:  # the temporary name keeps the extension ffmpeg muxes by
+        subprocess.run(cmd + list(extra_args) + [os.fspath(tmp)], check=True,
+                       stdin=subprocess.DEVNULL, env=env)
     return path

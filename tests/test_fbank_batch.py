@@ -24,6 +24,15 @@ def clips():
     return out
 
 
+def padded_batch(signals):
+    """``signals`` zero-padded into one ``[batch, samples]`` tensor, and their lengths."""
+    lengths = [s.shape[0] for s in signals]
+    padded = torch.zeros(len(signals), max(lengths))
+    for i, s in enumerate(signals):
+        padded[i, :s.shape[0]] = s
+    return padded, lengths
+
+
 def test_list_input_equals_single_clip():
     signals = clips()
     rows = fbank_batch(signals)
@@ -36,10 +45,7 @@ def test_list_input_equals_single_clip():
 
 def test_padded_tensor_with_lengths():
     signals = clips()
-    lengths = [s.shape[0] for s in signals]
-    padded = torch.zeros(len(signals), max(lengths))
-    for i, s in enumerate(signals):
-        padded[i, :s.shape[0]] = s
+    padded, lengths = padded_batch(signals)
     # garbage after each clip's end must not leak into its frames
     for i, n in enumerate(lengths):
         padded[i, n:] = 0.9
@@ -98,10 +104,7 @@ def test_every_frame_count_up_to_forty_is_exact():
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_padded_batch_already_on_the_gpu():
     signals = clips()
-    lengths = [s.shape[0] for s in signals]
-    padded = torch.zeros(len(signals), max(lengths))
-    for i, s in enumerate(signals):
-        padded[i, :s.shape[0]] = s
+    padded, lengths = padded_batch(signals)
     rows = fbank_batch(padded.cuda(), torch.tensor(lengths), max_frames=1024)
     for signal, row in zip(signals, rows):
         single = fbank(signal)[:1024]

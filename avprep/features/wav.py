@@ -62,6 +62,17 @@ def _soundfile_info(path: str):
         raise MediaError(f"not a readable audio file: {err}", path=path, stage="read") from None
 
 
+def _soundfile_read(path: str, dtype: str) -> Tuple[np.ndarray, int]:
+    """``[channels, samples]`` of ``dtype`` and the sample rate, read by libsndfile."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(path, dtype=dtype, always_2d=True)
+    except Exception as err:
+        raise MediaError(f"cannot read audio: {err}", path=path, stage="read") from err
+    return np.ascontiguousarray(data.T), int(rate)
+
+
 def read_pcm16(path: PathLike) -> Tuple[np.ndarray, int]:
     """The 16-bit samples of ``path`` as ``int16 [channels, samples]`` and the sample rate.
 
@@ -75,12 +86,7 @@ def read_pcm16(path: PathLike) -> Tuple[np.ndarray, int]:
     info = _soundfile_info(path)
     if info.subtype != "PCM_16":
         raise MediaError(f"expected 16-bit PCM audio, got {info.subtype}", path=path, stage="read")
-    import soundfile as sf
-    try:
-        data, rate = sf.read(path, dtype="int16", always_2d=True)
-    except Exception as err:
-        raise MediaError(f"cannot read audio: {err}", path=path, stage="read") from err
-    return np.ascontiguousarray(data.T), int(rate)
+    return _soundfile_read(path, "int16")
 
 
 def pcm16_to_float(pcm: np.ndarray) -> torch.Tensor:
@@ -103,13 +109,8 @@ def load_wav(path: PathLike) -> Tuple[torch.Tensor, int]:
     plain = _read_wave(path)
     if plain is not None:
         return pcm16_to_float(plain[0]), plain[1]
-    info = _soundfile_info(path)
-    import soundfile as sf
-    if info.subtype == "PCM_16":
-        pcm, rate = read_pcm16(path)
+    if _soundfile_info(path).subtype == "PCM_16":
+        pcm, rate = _soundfile_read(path, "int16")
         return pcm16_to_float(pcm), rate
-    try:
-        data, rate = sf.read(path, dtype="float32", always_2d=True)
-    except Exception as err:
-        raise MediaError(f"cannot read audio: {err}", path=path, stage="read") from err
-    return torch.from_numpy(np.ascontiguousarray(data.T)), int(rate)
+    data, rate = _soundfile_read(path, "float32")
+    return torch.from_numpy(data), rate

@@ -11,9 +11,9 @@ from typing import List, Optional, Union
 import numpy as np
 
 from avprep.atomic import atomic_path
+from avprep.layout import SAMPLE_RATE
 
 PathLike = Union[str, "os.PathLike[str]"]
-SAMPLE_RATE = 16000
 
 
 _DTYPES = {"u8": np.uint8, "s16": np.int16, "s32": np.int32, "s64": np.int64,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from avprep.errors import MediaError
-from avprep.layout import N_FRAMES
+from avprep.layout import N_FRAMES, missing_frames, wav_path
 from avprep.lists.ids import unsafe_reason, video_id_of
 from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
@@ -63,13 +63,17 @@ class ClipResult:
         return bool(states) and all(s == SKIPPED for s in states)
 
 
+def failed_result(task: ClipTask, stage: str, reason: str) -> ClipResult:
+    """The result of ``task`` when it failed at ``stage`` before writing anything."""
+    result = ClipResult(task.video_id, task.path, audio=FAILED if task.audio_dir else OFF,
+                        frames=FAILED if task.frame_dir else OFF)
+    result.failures.append((stage, reason))
+    return result
+
+
 def _write_failure(path: PathLike, err: OSError) -> str:
     """The log reason of an output that could not be written (no partial file is left)."""
-    return f"cannot write {os.fspath(path)}: {err.strerror or _reason(err)}"
-
-
-def _reason(err: BaseException) -> str:
-    return decode_mod.reason_of(err)
+    return f"cannot write {os.fspath(path)}: {err.strerror or decode_mod.reason_of(err)}"
 
 
 def _open(path: str):
@@ -85,7 +89,7 @@ def process_clip(task: ClipTask) -> ClipResult:
     try:
         _process(task, result)
     except Exception as err:  # anything unforeseen is still this clip's failure, not the run's
-        result.failures.append(("internal", _reason(err)))
+        result.failures.append(("internal", decode_mod.reason_of(err)))
     result.seconds = time.perf_counter() - start
     return result
 
@@ -97,12 +101,9 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         result.audio = FAILED if task.audio_dir else OFF
         result.frames = FAILED if task.frame_dir else OFF
         return
-    wav = Path(task.audio_dir) / f"{task.video_id}.wav" if task.audio_dir else None
+    wav = wav_path(task.audio_dir, task.video_id) if task.audio_dir else None
     need_audio = wav is not None and not wav.is_file()
-    missing: List[int] = []
-    if task.frame_dir:
-        missing = [i for i in range(N_FRAMES)
-                   if not frames_mod.frame_file(task.frame_dir, i, task.video_id).is_file()]
+    missing = missing_frames(task.frame_dir, task.video_id) if task.frame_dir else []
     need_frames = bool(missing)
     result.audio = OFF if wav is None else (SKIPPED if not need_audio else FAILED)
     result.frames = OFF if not task.frame_dir else (SKIPPED if not need_frames else FAILED)
@@ -112,7 +113,7 @@ def _process(task: ClipTask, result: ClipResult) -> None:
     try:
         container = _open(task.path)
     except Exception as err:
-        result.failures.append(("open", f"cannot open: {_reason(err)}"))
+        result.failures.append(("open", f"cannot open: {decode_mod.reason_of(err)}"))
         return
     with container:
         astream = probe.pick_audio_stream(container) if need_audio else None

@@ -8,12 +8,12 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-from pathlib import Path
 from typing import Dict, Sequence, Tuple, Union
 
 from PIL import Image
 
 from avprep.atomic import temp_name
+from avprep.layout import frame_path
 
 PathLike = Union[str, "os.PathLike[str]"]
 SIZE = 224
@@ -72,11 +72,6 @@ def encode_frame(image: Image.Image) -> bytes:
     return buf.getvalue()
 
 
-def frame_file(frame_dir: PathLike, index: int, video_id: str) -> Path:
-    """``<frame_dir>/frame_<index>/<video_id>.jpg``."""
-    return Path(frame_dir) / f"frame_{index}" / f"{video_id}.jpg"
-
-
 def write_frame_set(frame_dir: PathLike, video_id: str, jpegs: Dict[int, bytes]) -> None:
     """Write ``{index: jpeg}`` to temporary names first and rename them only when all are written.
 
@@ -85,7 +80,7 @@ def write_frame_set(frame_dir: PathLike, video_id: str, jpegs: Dict[int, bytes])
     pending = []
     try:
         for index in sorted(jpegs):
-            final = frame_file(frame_dir, index, video_id)
+            final = frame_path(frame_dir, index, video_id)
             final.parent.mkdir(parents=True, exist_ok=True)
             tmp = temp_name(final)
             pending.append((tmp, final))

@@ -13,7 +13,8 @@ import math
 from dataclasses import dataclass
 from typing import List, Optional
 
-N_FRAMES = 10
+from avprep.layout import N_FRAMES
+
 _EPS = 0.000025  # below this OpenCV treats a rate or a duration as unknown
 _FALLBACK_FPS = 25.0
 _DEFAULT = 0x1  # AV_DISPOSITION_DEFAULT

@@ -21,7 +21,7 @@ from avprep.atomic import TMP_MARK, is_stale_temp
 from avprep.errors import InputError, WriteError
 from avprep.layout import N_FRAMES
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
-from avprep.media.clip import FAILED, OFF, ClipResult, ClipTask, process_clip
+from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
 from avprep.media.log import FailureLog
 
@@ -116,22 +116,20 @@ def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
         video_id = to_list_id(stem, scheme)
         if shard_of(video_id if video_id is not None else stem, count) != index:
             continue
+        task = ClipTask(path=path, video_id=video_id if video_id is not None else stem,
+                        audio_dir=adir, frame_dir=fdir, threads=threads)
         reason = None
         if video_id is None:
             reason = f"file name {stem!r} does not map to a {scheme} id"
-        elif unsafe_reason(video_id) is not None:
-            reason = f"unsafe video id {video_id!r}: {unsafe_reason(video_id)}"
+        elif (unsafe := unsafe_reason(video_id)) is not None:
+            reason = f"unsafe video id {video_id!r}: {unsafe}"
         elif video_id in first:
             reason = f"duplicate id {video_id!r}: already taken by {first[video_id]}"
         if reason is not None:
-            rejected = ClipResult(video_id if video_id is not None else stem, path,
-                                  audio=FAILED if adir else OFF, frames=FAILED if fdir else OFF)
-            rejected.failures.append(("id", reason))
-            plan.rejected.append(rejected)
+            plan.rejected.append(failed_result(task, "id", reason))
             continue
         first[video_id] = path
-        plan.tasks.append(ClipTask(path=path, video_id=video_id, audio_dir=adir, frame_dir=fdir,
-                                   threads=threads))
+        plan.tasks.append(task)
     return plan
 
 
@@ -306,11 +304,8 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
                 for outcome in runner.map(process_clip, todo):
                     result = outcome.value
                     if outcome.error is not None or not isinstance(result, ClipResult):
-                        task = outcome.item
-                        result = ClipResult(task.video_id, task.path,
-                                            audio=FAILED if task.audio_dir else OFF,
-                                            frames=FAILED if task.frame_dir else OFF)
-                        result.failures.append(("worker", outcome.error or "no result"))
+                        result = failed_result(outcome.item, "worker",
+                                               outcome.error or "no result")
                     account(result)
                     if bar is not None:
                         bar.update(1)

@@ -249,8 +249,13 @@ def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) ->
                      incomplete=incomplete)
     record = info.to_json()
     record["row_entries"] = row_entries
-    write_text(folder / PARTS_DIR / f"{final.stem}.json", json.dumps(record) + "\n")
+    write_text(_record_path(folder, job.number), json.dumps(record) + "\n")
     return info
+
+
+def _record_path(folder: Path, number: int) -> Path:
+    """``.parts/shard-NNNNN.json``: what a finished shard holds (its info and row entries)."""
+    return folder / PARTS_DIR / f"{Path(shard_name(number)).stem}.json"
 
 
 def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
@@ -312,10 +317,9 @@ def _flush(writer, buffer: Dict[str, list]) -> None:
 
 def _finished_shard(folder: Path, number: int) -> Optional[ShardInfo]:
     """The record of shard ``number`` when both it and the shard file (same size) exist."""
-    record = folder / PARTS_DIR / f"shard-{number:05d}.json"
     shard = folder / shard_name(number)
     try:
-        obj = json.loads(record.read_text(encoding="utf-8"))
+        obj = json.loads(_record_path(folder, number).read_text(encoding="utf-8"))
         obj.pop("row_entries", None)
         info = ShardInfo.from_json(obj)
     except (OSError, ValueError, TypeError, KeyError):
@@ -326,7 +330,7 @@ def _finished_shard(folder: Path, number: int) -> Optional[ShardInfo]:
 
 
 def _row_entries(folder: Path, number: int) -> List[int]:
-    record = folder / PARTS_DIR / f"shard-{number:05d}.json"
+    record = _record_path(folder, number)
     return list(json.loads(record.read_text(encoding="utf-8"))["row_entries"])
 
 

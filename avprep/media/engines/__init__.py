@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import traceback
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Optional, Protocol
 
@@ -45,6 +46,13 @@ class Engine(Protocol):
 
     def close(self) -> None:
         """Release workers and other resources."""
+
+
+def error_reason(err: BaseException) -> str:
+    """Why ``fn`` raised, for an outcome: ``Type: message at function:line`` (the raising line)."""
+    last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
+    where = f" at {last[0].name}:{last[0].lineno}" if last else ""
+    return f"{type(err).__name__}: {err}{where}"
 
 
 def engine_names() -> list:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-import traceback
 from collections import deque
 from multiprocessing.connection import wait
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Optional
 
-from avprep.media.engines import Outcome
+from avprep.media.engines import Outcome, error_reason
 
 
 def _worker_main(fn: Callable[[Any], Any], conn) -> None:
@@ -30,9 +29,7 @@ def _worker_main(fn: Callable[[Any], Any], conn) -> None:
         try:
             reply = (True, fn(item))
         except BaseException as err:  # reported per item; the worker stays usable
-            last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
-            where = f" at {last[0].name}:{last[0].lineno}" if last else ""
-            reply = (False, f"{type(err).__name__}: {err}{where}")
+            reply = (False, error_reason(err))
         try:
             conn.send(reply)
         except (EOFError, OSError, BrokenPipeError):

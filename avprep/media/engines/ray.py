@@ -34,13 +34,12 @@ import shutil
 import socket
 import tempfile
 import time
-import traceback
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 
 from avprep.errors import InputError
-from avprep.media.engines import Outcome
+from avprep.media.engines import Outcome, error_reason
 
 #: Object store of a cluster started here: items and results are small.
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
@@ -57,9 +56,7 @@ def _run_one(fn: Callable[[Any], Any], item: Any) -> Tuple[bool, Any]:
     try:
         return True, fn(item)
     except Exception as err:
-        last = traceback.extract_tb(err.__traceback__)[-1:] if err.__traceback__ else []
-        where = f" at {last[0].name}:{last[0].lineno}" if last else ""
-        return False, f"{type(err).__name__}: {err}{where}"
+        return False, error_reason(err)
 
 
 def _run_batch(fn: Callable[[Any], Any], items: List[Any], cwd: Optional[str]):
