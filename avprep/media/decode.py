@@ -225,6 +225,7 @@ class _VideoPass:
         self._reset_numbering(skipping=False)
         self.jpegs.clear()
         self.skipped = 0
+        self.error = None
         self.done = False
         self.context.flush_buffers()
         self.flushed = False
@@ -246,6 +247,8 @@ def decode_clip(container, astream, vstream, schedule: Optional[List[int]], fps:
     video = (_VideoPass(container, vstream, schedule, fps, threads, skip)
              if vstream is not None and schedule else None)
     streams = [s for s in (astream, vstream if video else None) if s is not None]
+    if not streams:  # demux() without streams would read every stream
+        return out
     try:
         for packet in container.demux(*streams):
             if video is not None and packet.stream is vstream:
@@ -260,7 +263,7 @@ def decode_clip(container, astream, vstream, schedule: Optional[List[int]], fps:
                     out.audio_error = reason_of(err)
     except Exception as err:  # the demuxer gave up: what came before is all there is
         out.truncated = f"reading stopped: {reason_of(err)}"
-    if video is not None:
+    if video is not None and out.truncated is None:  # a truncated clip's frames are not kept
         video.finish()
         out.jpegs, out.video_error, out.skipped_frames = video.jpegs, video.error, video.skipped
     if resampler is not None:
