@@ -36,3 +36,24 @@ def ref() -> Path:
 def fixture_clips() -> dict:
     """video id -> path of each real fixture clip."""
     return dict(CLIPS)
+
+
+@pytest.fixture(scope="module")
+def ray_session(request):
+    """One local Ray session for the requesting test file, as a user's own ``ray.init`` would be;
+    yields its address. The file's own helpers are pickled by value (Ray's workers cannot import a
+    test module)."""
+    import logging
+
+    import ray
+
+    from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, remove_temp_dir, session_root
+
+    temp = session_root()
+    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
+             log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
+             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
+    ray.cloudpickle.register_pickle_by_value(request.module)
+    yield ray.get_runtime_context().gcs_address
+    ray.shutdown()
+    remove_temp_dir(temp)

@@ -8,7 +8,6 @@ fbanks. One Ray session (the ``ray_session`` fixture) serves the whole file.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -24,7 +23,6 @@ import ray
 from avprep.atomic import is_temp
 from avprep.cli import main
 from avprep.errors import InputError
-from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, remove_temp_dir, session_root
 from avprep.store import open_store, pack
 from conftest import ROOT
 from test_store import LABEL_CSV, fixture_entries, make_media, write_list
@@ -70,17 +68,6 @@ def local_run(listing, tmp_path_factory):
 def _ray_temp_dirs() -> set:
     return {p.name for p in Path(tempfile.gettempdir()).glob("avprep-ray-*")}
 
-
-@pytest.fixture(scope="module")
-def ray_session():
-    """One Ray session for this file, as a user's own ``ray.init`` would be; its address."""
-    temp = session_root()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
-             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-    remove_temp_dir(temp)
 
 
 def test_local_run_leaves_out_two_entries(local_run):

@@ -7,7 +7,6 @@ session started by the ``ray_session`` fixture, so Ray starts twice in this file
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import subprocess
@@ -24,8 +23,7 @@ from avprep.cli import main
 from avprep.errors import InputError
 from avprep.media.clip import WRITTEN, process_clip
 from avprep.media.engines import get_engine
-from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, RayEngine, check_address,
-                                      remove_temp_dir, session_root)
+from avprep.media.engines.ray import RayEngine, check_address
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips
 from avprep.synth import make_clip
@@ -100,20 +98,6 @@ def test_cli_ray_engine_starts_its_own_cluster_and_matches_local(videos, local_r
     assert extract(*args) == local_code
     assert mtimes(out) == stamps
     assert records(out / "log.jsonl") == local_log
-
-
-@pytest.fixture(scope="module")
-def ray_session():
-    """One Ray session for the rest of this file, as a user's own ``ray.init`` would be."""
-    temp = session_root()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
-             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
-    # the helpers below live in this test module, which Ray's workers cannot import
-    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
-    yield ray.get_runtime_context().gcs_address
-    ray.shutdown()
-    remove_temp_dir(temp)
 
 
 def _victim_first_time(task):
