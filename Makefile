@@ -26,10 +26,11 @@ test: install
 #   make prepare-audioset VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>]
 #        [WORKERS=n] [KEEP_RELEASED_WEIGHTS=1]
 # Relative paths are relative to this folder (make runs here, also with make -C). Without LISTS
-# the released files are fetched into $(LISTS_CACHE). Exit 0 when the run finished,
+# the released files are fetched into the released/ part of avprep's cache folder
+# (`avprep cache --path`: $AVPREP_CACHE, else $XDG_CACHE_HOME/avprep, else ~/.cache/avprep).
+# Exit 0 when the run finished,
 # even if some clips failed (they are in OUT/report); non-zero for unusable input or a step that
 # could not run. Re-running after adding videos extracts only the new ones.
-LISTS_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/avprep
 AUDIOSET_LABELS := class_labels_indices.csv
 AUDIOSET_SPLITS := audioset_2m_cleaned audioset_20k_cleaned audioset_eval_cleaned \
 	audioset_eval_5_per_class_for_retrieval_cleaned
@@ -46,7 +47,7 @@ if [ -z "$(VIDEOS)" ] || [ -z "$(OUT)" ]; then \
   exit 2; fi; \
 lists="$(LISTS)"; \
 if [ -z "$$lists" ]; then \
-  lists="$(LISTS_CACHE)/$(2)"; \
+  lists="$$($(AVPREP) cache --path)/released/$(2)"; \
   echo "== fetching the released $(1) files into $$lists"; \
   $(AVPREP) fetch $(2) --dest "$$lists"; fi; \
 splits=""; \

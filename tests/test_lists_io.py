@@ -216,20 +216,20 @@ def test_unwritable_cache_location_still_reads(tmp_path, labels):
 
 
 def test_default_cache_dir_follows_environment(tmp_path, monkeypatch, labels):
-    monkeypatch.setenv("AVPREP_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("AVPREP_CACHE", str(tmp_path / "c"))
     monkeypatch.setattr(jsonlist, "CACHE_MIN_BYTES", 0)
     src = tmp_path / "list.json"
     write_list(src, synthetic_list(10, labels))
     read_list(src)
     assert list_cache.cache_file(src).parent == tmp_path / "c" / "lists"
     assert list_cache.cache_file(src).is_file()
-    monkeypatch.delenv("AVPREP_CACHE_DIR")
+    monkeypatch.delenv("AVPREP_CACHE")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
     assert list_cache.default_cache_dir() == tmp_path / "x" / "avprep" / "lists"
 
 
 def test_small_lists_are_not_cached_by_default(tmp_path, monkeypatch, labels):
-    monkeypatch.setenv("AVPREP_CACHE_DIR", str(tmp_path / "c"))
+    monkeypatch.setenv("AVPREP_CACHE", str(tmp_path / "c"))
     src = tmp_path / "list.json"
     write_list(src, synthetic_list(10, labels))
     read_list(src)

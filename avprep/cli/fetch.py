@@ -7,6 +7,7 @@ import sys
 
 from avprep.cli import add_command
 from avprep.errors import InputError
+from avprep.transfer import DEFAULT_DEADLINE
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -19,15 +20,23 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         name from 'avprep fetch --list', or a group: audioset-lists, vggsound-lists (label CSV,
         lists and weights of a dataset), pretrained, ablation, finetuned (model groups).
 
-        Each file is written as <file>.avprep-part and renamed when complete; a dropped
-        connection is retried from where it stopped (HTTP Range), and running the command
-        again continues an interrupted download. The first download of a file records its size
-        and SHA-256 in DIR/fetch-lock.json; files already in DIR and every later download are
-        checked against that record. --base-url (or $AVPREP_FETCH_BASE_URL) fetches
-        <URL>/<remote file name> from a mirror instead.
+        Each file is written as <file>.avprep-part and renamed only when it is complete (its
+        announced length met, nothing more) and is what its manifest entry says: a label CSV
+        with the dataset's classes, a list with its entries, a weight CSV as long as its list,
+        a checkpoint that loads as tensors only; an HTML page, a still-compressed body or a
+        file over its kind's size cap is refused. A dropped connection is retried from where
+        it stopped (HTTP Range with If-Range, so changed bytes start over), and running the
+        command again continues an interrupted download. --timeout bounds each read,
+        --deadline the whole download of a file; bytes received are kept for the next run.
+        The first good copy of a file records its size and SHA-256 in DIR/fetch-lock.json;
+        files already in DIR are checked the same way before they are recorded, and every
+        later download must match the record. --force downloads again and replaces the file
+        and its record. --base-url (or $AVPREP_FETCH_BASE_URL) fetches <URL>/<remote file
+        name> from a mirror instead.
 
-        Exit status: 0 every file in place and verified; 1 a download failed or a file does not
-        match the lock file (the others are still fetched); 2 unknown names or bad arguments.
+        Exit status: 0 every file in place and verified; 1 a download failed or was refused, or
+        a file does not match the lock file or is not what it should be (each named with what
+        to do; the others are still fetched); 2 unknown names or bad arguments.
         """,
         """
         avprep fetch audioset-lists --dest data/audioset
@@ -42,10 +51,15 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--retries", type=int, default=3, metavar="N",
                    help="retries after a dropped connection or server error (default 3)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
-                   help="seconds to wait for the server (default 60)")
+                   help="seconds to wait for the server to connect or send the next bytes "
+                        "(default 60)")
+    p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, metavar="S",
+                   help="seconds one file's download may take, every retry included (default "
+                        "%(default)g; 0: no limit); the bytes received are kept and the next "
+                        "run continues")
     p.add_argument("--force", action="store_true",
-                   help="download again files that are already in DIR (still checked "
-                        "against the lock file)")
+                   help="download again files that are already in DIR and replace them and "
+                        "their records in the lock file")
 
 
 def _fetch(args: argparse.Namespace) -> int:
@@ -68,11 +82,11 @@ def _fetch(args: argparse.Namespace) -> int:
         raise InputError("name at least one resource or group (see 'avprep fetch --list')")
     if not args.dest:
         raise InputError("--dest DIR is required")
-    if args.retries < 0 or args.timeout <= 0:
-        raise InputError("--retries must be >= 0 and --timeout > 0")
+    if args.retries < 0 or args.timeout <= 0 or args.deadline < 0:
+        raise InputError("--retries and --deadline must be >= 0 and --timeout > 0")
     chosen = resolve(args.names)
     results = fetch(chosen, args.dest, base_url=args.base_url, retries=args.retries,
-                    timeout=args.timeout, force=args.force)
+                    timeout=args.timeout, force=args.force, deadline=args.deadline)
     failed = [r for r in results if not r.ok]
     for r in results:
         if r.ok:

@@ -1,8 +1,8 @@
 """A memory-mapped Arrow copy of a parsed data list, reused while its source file is unchanged.
 
-The copy lives in a cache folder (``$AVPREP_CACHE_DIR``, else ``$XDG_CACHE_HOME/avprep/lists``,
-else ``~/.cache/avprep/lists``), never beside the source, so read-only and shared data folders
-are left alone. It records the source's absolute path, size, modification time and a SHA-256 of
+The copy lives in the ``lists`` part of avprep's cache folder (:mod:`avprep.cache_dir`:
+``$AVPREP_CACHE/lists``, else ``$XDG_CACHE_HOME/avprep/lists``, else ``~/.cache/avprep/lists``),
+never beside the source, so read-only and shared data folders are left alone. It records the source's absolute path, size, modification time and a SHA-256 of
 its first and last MiB; any difference makes the copy stale and it is rebuilt.
 """
 
@@ -17,6 +17,7 @@ from typing import Optional, Union
 import pyarrow as pa
 
 from avprep.atomic import atomic_path
+from avprep.cache_dir import cache_path
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,8 @@ _META_KEY = b"avprep.list.source"
 
 
 def default_cache_dir() -> Path:
-    """The folder that holds list caches (see the module docstring for the order)."""
-    explicit = os.environ.get("AVPREP_CACHE_DIR")
-    if explicit:
-        return Path(explicit) / "lists"
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg) if xdg else Path.home() / ".cache"
-    return base / "avprep" / "lists"
+    """The folder that holds list caches (see the module docstring)."""
+    return cache_path("lists")
 
 
 def fingerprint(source: PathLike) -> str:

@@ -10,6 +10,7 @@ checkpoint is named by its manifest name or by its file name with or without the
 from __future__ import annotations
 
 import json
+import logging
 import os
 import shlex
 from dataclasses import dataclass, field
@@ -17,10 +18,13 @@ from pathlib import Path
 from typing import Any, Dict, Iterable, List, Optional, Union
 from urllib.parse import urlparse
 
-from ..errors import FormatError, InputError
+from ..cache_dir import cache_path
+from ..errors import AvprepError, FormatError, InputError, IntegrityError
 from ..manifests import Resource, load_manifest
 
 PathLike = Union[str, "os.PathLike[str]"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,32 +108,49 @@ def find(name: str, entries: Iterable[ZooEntry]) -> ZooEntry:
 
 
 def default_cache_dir() -> Path:
-    """Where downloaded checkpoints are looked for: ``$AVPREP_CACHE/models`` or
-    ``~/.cache/avprep/models``."""
-    root = os.environ.get("AVPREP_CACHE") or os.path.join(Path.home(), ".cache", "avprep")
-    return Path(root) / "models"
+    """Where downloaded checkpoints are kept: the ``models`` part of avprep's cache folder
+    (:mod:`avprep.cache_dir`)."""
+    return cache_path("models")
 
 
 def cached_path(entry: ZooEntry, cache_dir: Optional[PathLike] = None,
                 download: bool = True) -> Path:
-    """The local file of ``entry`` in ``cache_dir``, downloading it with :mod:`avprep.fetch`
-    when it is missing and ``download`` is true. Raises :class:`InputError` naming the
-    checkpoint when it is neither cached nor obtainable."""
+    """The local file of ``entry`` in ``cache_dir``, checked by :mod:`avprep.fetch` against the
+    folder's ``fetch-lock.json`` and for what it is (a state dict that loads with
+    ``weights_only=True``); a missing file is downloaded when ``download`` is true, and a cached
+    file that fails its check is downloaded again, once, with a warning. Raises
+    :class:`InputError` naming the checkpoint when it is neither cached nor obtainable."""
+    from ..fetch import fetch_one
+
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     path = folder / entry.filename
-    if path.is_file():
-        return path
-    hint = (f"model {entry.name!r} ({entry.filename}) is not cached at {path}; download it with "
-            f"`avprep fetch {shlex.quote(entry.name)} --dest {folder}` (from {entry.url})")
-    if not download:
-        raise InputError(hint)
-    from ..fetch import fetch
+    fetch_cmd = f"avprep fetch {shlex.quote(entry.name)} --dest {shlex.quote(str(folder))}"
     resource = Resource(entry.name, entry.url, entry.filename, "checkpoint", "models",
                         dict(entry.info))
+    cached = path.exists()
+    if not download and not cached:
+        raise InputError(f"model {entry.name!r} ({entry.filename}) is not cached at {path}; "
+                         f"download it with `{fetch_cmd}` (from {entry.url})")
     try:
-        (result,) = fetch([resource], dest=folder)
-    except Exception as err:
-        raise InputError(f"{hint}; download failed: {err}") from err
-    if not result.ok:
-        raise InputError(f"{hint}; download failed: {result.error}")
+        fetch_one(resource, folder)  # a cached file is only checked: no download
+        return path
+    except IntegrityError as err:
+        if not cached:
+            raise InputError(f"model {entry.name!r} ({entry.filename}): download failed: {err} "
+                             f"(`{fetch_cmd} --force`)") from err
+        if not download:
+            raise InputError(f"model {entry.name!r}: the cached file fails its check ({err}); "
+                             f"download it again with `{fetch_cmd} --force`") from err
+        log.warning("model %r: the cached file fails its check (%s); downloading it again",
+                    entry.name, err)
+    except InputError:
+        raise
+    except AvprepError as err:
+        raise InputError(f"model {entry.name!r} ({entry.filename}) is not cached at {path} and "
+                         f"the download failed: {err} (download it with `{fetch_cmd}`)") from err
+    try:
+        fetch_one(resource, folder, force=True)
+    except AvprepError as err:
+        raise InputError(f"model {entry.name!r}: downloading it again failed: {err} "
+                         f"(try `{fetch_cmd} --force`)") from err
     return path

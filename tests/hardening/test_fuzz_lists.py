@@ -51,15 +51,15 @@ FEW = settings(FUZZ, max_examples=40)
 def private_list_cache():
     """Lists of 1 MiB and more are cached: keep that cache in a folder of its own."""
     with tempfile.TemporaryDirectory() as folder:
-        before = os.environ.get("AVPREP_CACHE_DIR")
-        os.environ["AVPREP_CACHE_DIR"] = folder
+        before = os.environ.get("AVPREP_CACHE")
+        os.environ["AVPREP_CACHE"] = folder
         try:
             yield
         finally:
             if before is None:
-                os.environ.pop("AVPREP_CACHE_DIR", None)
+                os.environ.pop("AVPREP_CACHE", None)
             else:
-                os.environ["AVPREP_CACHE_DIR"] = before
+                os.environ["AVPREP_CACHE"] = before
 
 
 # strategies --------------------------------------------------------------------------------

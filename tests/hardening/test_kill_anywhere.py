@@ -95,7 +95,7 @@ def kill_trials(cmd: List[str], outputs: List[Path], env: dict, cwd: Path, trial
 
 @pytest.fixture
 def env(tmp_path) -> dict:
-    return dict(os.environ, AVPREP_PROGRESS="0", AVPREP_CACHE_DIR=str(tmp_path / "cache"))
+    return dict(os.environ, AVPREP_PROGRESS="0", AVPREP_CACHE=str(tmp_path / "cache"))
 
 
 def test_extract_killed_at_random_moments(tmp_path, env):
