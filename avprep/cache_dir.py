@@ -4,7 +4,7 @@ The folder is ``$AVPREP_CACHE``, else ``$XDG_CACHE_HOME/avprep``, else ``~/.cach
 holds three parts, each in its own subfolder:
 
 - ``lists/``: memory-mapped Arrow copies of parsed JSON lists (:mod:`avprep.lists.cache`),
-  about as big as the lists themselves, rebuilt when a list changes;
+  about half a list's size, rebuilt when a list changes;
 - ``models/``: model-zoo checkpoints fetched on first use by name (:mod:`avprep.models.zoo`),
   with their ``fetch-lock.json``;
 - ``released/<group>/``: released lists, label CSVs and weights that ``make prepare-audioset``

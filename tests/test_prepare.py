@@ -9,6 +9,8 @@ import http.server
 import importlib.util
 import json
 import os
+import re
+import shutil
 import subprocess
 import threading
 from pathlib import Path
@@ -44,6 +46,24 @@ def make_prepare(dataset: str, videos: Path, out: Path, lists: Optional[Path], *
         cmd.append(f"LISTS={lists}")
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=300,
                           cwd=out.parent)
+
+
+def sample_manifests(folder: Path, info: dict, dataset: str) -> Path:
+    """A copy of manifests/ whose ``dataset`` entries describe the sample's released files
+    (their classes and entries): fetch checks each file against its manifest entry."""
+    shutil.copytree(ROOT / "manifests", folder)
+    released = Path(info["released"])
+    path = folder / f"{dataset}.toml"
+    text = re.sub(r"(?m)^classes = \d+$",
+                  f"classes = {len(read_labels(released / info['labels']))}", path.read_text())
+    blocks = text.split("[[files]]")
+    for i, block in enumerate(blocks[1:], start=1):
+        file = released / re.search(r'(?m)^file = "([^"]+)"$', block).group(1)
+        count = len(read_weights(file) if file.suffix == ".csv" else read_list(file, cache=False)) \
+            if "entries = " in block else None
+        blocks[i] = re.sub(r"(?m)^entries = \d+$", f"entries = {count}", block)
+    path.write_text("[[files]]".join(blocks))
+    return folder
 
 
 @contextlib.contextmanager
@@ -143,13 +163,15 @@ def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path, sam
     info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=4, missing=3,
                                      duration=3.0, seed=2)
     out, cache = tmp_path / "out", tmp_path / "cache"
+    manifests = sample_manifests(tmp_path / "manifests", info, "vggsound")
     with serve_folder(Path(info["released"])) as url:
         env = dict(os.environ, AVPREP_FETCH_BASE_URL=url, no_proxy="127.0.0.1",
-                   NO_PROXY="127.0.0.1")
+                   NO_PROXY="127.0.0.1", AVPREP_CACHE=str(cache),
+                   AVPREP_MANIFESTS=str(manifests))
         run = make_prepare("vggsound", Path(info["videos"]), out, None,
-                           f"LISTS_CACHE={cache}", "KEEP_RELEASED_WEIGHTS=1", env=env)
+                           "KEEP_RELEASED_WEIGHTS=1", env=env)
     assert run.returncode == 0, run.stdout + run.stderr
-    fetched = cache / "vggsound-lists"
+    fetched = cache / "released" / "vggsound-lists"  # the released part of avprep's cache
     assert (fetched / "fetch-lock.json").is_file()
     for name in info["lists"] + [info["weights"], info["labels"]]:
         assert (fetched / name).read_bytes() == (Path(info["released"]) / name).read_bytes()

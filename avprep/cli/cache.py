@@ -15,10 +15,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         "show or clear avprep's cache folder (list caches, model-zoo checkpoints, released files)",
         """
         avprep keeps one cache folder: $AVPREP_CACHE, else $XDG_CACHE_HOME/avprep, else
-        ~/.cache/avprep. It holds lists/ (Arrow copies of parsed JSON lists, about as big as
-        the lists: 0.4 GB for AudioSet-2M), models/ (model-zoo checkpoints fetched on first use
-        by name, 0.3-1 GB each) and released/<group>/ (the released lists, label CSVs and
-        weights that make prepare-audioset / prepare-vggsound fetch, about 0.5 GB and 60 MB).
+        ~/.cache/avprep. It holds lists/ (an Arrow copy of each JSON list of 1 MiB or more
+        that was read, about half the list's size: 0.19 GB for AudioSet-2M; a list read from
+        a new path gets a new copy), models/ (model-zoo checkpoints fetched on first use by
+        name: 0.66-0.76 GB each, about 16 GB for all 23) and released/<group>/ (the released
+        lists, label CSVs and weights that make prepare-audioset / prepare-vggsound fetch:
+        about 0.43 GB for AudioSet, 50 MB for VGGSound).
 
         --path prints the folder; --info (the default) lists each part with its files and
         size; --clear removes what avprep stored there, every part or the one named, without

@@ -23,8 +23,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         Each file is written as <file>.avprep-part and renamed only when it is complete (its
         announced length met, nothing more) and is what its manifest entry says: a label CSV
         with the dataset's classes, a list with its entries, a weight CSV as long as its list,
-        a checkpoint that loads as tensors only; an HTML page, a still-compressed body or a
-        file over its kind's size cap is refused. A dropped connection is retried from where
+        a checkpoint that loads as tensors only; an HTML page or a file over its kind's size
+        cap is refused, and a compressed body (gzip, deflate) is decoded, never saved as is. A dropped connection is retried from where
         it stopped (HTTP Range with If-Range, so changed bytes start over), and running the
         command again continues an interrupted download. --timeout bounds each read,
         --deadline the whole download of a file; bytes received are kept for the next run.
