@@ -18,7 +18,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         ~/.cache/avprep. It holds lists/ (an Arrow copy of each JSON list of 1 MiB or more
         that was read, about half the list's size: 0.19 GB for AudioSet-2M; a list read from
         a new path gets a new copy), models/ (model-zoo checkpoints fetched on first use by
-        name: 0.66-0.76 GB each, about 16 GB for all 23) and released/<group>/ (the released
+        name: 0.66-0.76 GB each, about 17 GB for all 23) and released/<group>/ (the released
         lists, label CSVs and weights that make prepare-audioset / prepare-vggsound fetch:
         about 0.43 GB for AudioSet, 50 MB for VGGSound).
 

@@ -7,7 +7,6 @@ import sys
 
 from avprep.cli import add_command
 from avprep.errors import InputError
-from avprep.transfer import DEFAULT_DEADLINE
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -53,17 +52,17 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--timeout", type=float, default=60.0, metavar="S",
                    help="seconds to wait for the server to connect or send the next bytes "
                         "(default 60)")
-    p.add_argument("--deadline", type=float, default=DEFAULT_DEADLINE, metavar="S",
+    p.add_argument("--deadline", type=float, metavar="S",
                    help="seconds one file's download may take, every retry included (default "
-                        "%(default)g; 0: no limit); the bytes received are kept and the next "
-                        "run continues")
+                        "3600; 0: no limit); the bytes received are kept and the next run "
+                        "continues")
     p.add_argument("--force", action="store_true",
                    help="download again files that are already in DIR and replace them and "
                         "their records in the lock file")
 
 
 def _fetch(args: argparse.Namespace) -> int:
-    from avprep.fetch import fetch
+    from avprep.fetch import DEFAULT_DEADLINE, fetch
     from avprep.manifests import groups, resolve, resources
 
     if args.list:
@@ -82,6 +81,8 @@ def _fetch(args: argparse.Namespace) -> int:
         raise InputError("name at least one resource or group (see 'avprep fetch --list')")
     if not args.dest:
         raise InputError("--dest DIR is required")
+    if args.deadline is None:
+        args.deadline = DEFAULT_DEADLINE
     if args.retries < 0 or args.timeout <= 0 or args.deadline < 0:
         raise InputError("--retries and --deadline must be >= 0 and --timeout > 0")
     chosen = resolve(args.names)

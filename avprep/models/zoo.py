@@ -131,6 +131,15 @@ def cached_path(entry: ZooEntry, cache_dir: Optional[PathLike] = None,
     if not download and not cached:
         raise InputError(f"model {entry.name!r} ({entry.filename}) is not cached at {path}; "
                          f"download it with `{fetch_cmd}` (from {entry.url})")
+    if cached and not os.access(folder, os.W_OK):  # a shared read-only cache: nothing recorded
+        from ..filecheck import check
+        try:
+            check(resource, path)
+        except IntegrityError as err:
+            raise InputError(f"model {entry.name!r}: the cached file fails its check ({err}) "
+                             "and its folder is read-only; fetch it elsewhere with "
+                             f"`avprep fetch {shlex.quote(entry.name)} --dest DIR`") from err
+        return path
     try:
         fetch_one(resource, folder)  # a cached file is only checked: no download
         return path
