@@ -132,6 +132,56 @@ def _bar(total: Optional[int], desc: str):
     return progress(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
 
 
+def _continuation(response, have: int, meta: Dict[str, object], encoding: str) -> int:
+    """The bytes still to come when a 206 answer continues the partial file with the same
+    bytes; raise :class:`_Restart` when it does not (another offset, total or validator)."""
+    hdr = response.headers
+    match = _CONTENT_RANGE.match(hdr.get("Content-Range", ""))
+    total = None if not match or match.group(3) == "*" else int(match.group(3))
+    same = (match is not None and int(match.group(1)) == have and encoding == "identity"
+            and total is not None and meta.get("length") in (None, total)
+            and all(hdr.get(h) in (None, meta.get(k))
+                    for h, k in (("ETag", "etag"), ("Last-Modified", "last_modified"))))
+    if not same:
+        raise _Restart()
+    meta["length"] = total
+    return total - have
+
+
+def _copy(reader, fh, bar, expected: Optional[int], have: int, decoder: Optional[_Decoder],
+          until: Optional[float], max_bytes: Optional[int]) -> None:
+    """Copy the body from ``reader`` to ``fh``: small reads, each bounded by the socket's
+    timeout, the whole bounded by ``until``; never more than ``expected`` body bytes or
+    ``max_bytes`` file bytes."""
+    received, written = 0, have
+    while True:
+        if until is not None and time.monotonic() > until:
+            raise _Deadline()
+        try:
+            block = reader.read1(READ_CHUNK)
+        except (socket.timeout, TimeoutError):
+            if expected is not None and received == expected:
+                break  # complete; the server just did not close the connection
+            raise
+        if not block:
+            break
+        received += len(block)
+        if expected is not None and received > expected:
+            raise _Refused(f"the server sent more bytes than the {expected} its Content-Length "
+                           "announced")
+        data = decoder.decode(block) if decoder else block
+        written += len(data)
+        if max_bytes is not None and written > max_bytes:
+            raise _Refused(f"the body is larger than the {max_bytes} {_CAP}")
+        fh.write(data)
+        bar.update(len(data))
+    if expected is not None and received < expected:
+        raise ConnectionError(f"the connection closed after {have + received} of "
+                              f"{have + expected} bytes")
+    if decoder is not None and not decoder.done:
+        raise ConnectionError("the connection closed before the end of the compressed body")
+
+
 def _transfer(url: str, part: Path, timeout: float, until: Optional[float],
               max_bytes: Optional[int], desc: str) -> None:
     """Fetch ``url`` into ``part``, continuing after the bytes already there where allowed."""
@@ -163,22 +213,12 @@ def _transfer(url: str, part: Path, timeout: float, until: Optional[float],
         if encoding not in ("identity",) + _DECODED:
             raise _Refused(f"the server sent Content-Encoding {encoding!r}, which avprep does "
                            "not decode")
-        length = hdr.get("Content-Length")
-        expected = int(length) if length and length.strip().isdigit() else None
+        length = (hdr.get("Content-Length") or "").strip()
+        expected = int(length) if length.isdigit() else None
         if getattr(response, "chunked", False):
             expected = None  # http.client checks the chunks; a Content-Length means nothing
         if have and status == 206:
-            match = _CONTENT_RANGE.match(hdr.get("Content-Range", ""))
-            total = None if not match or match.group(3) == "*" else int(match.group(3))
-            same = (match is not None and int(match.group(1)) == have
-                    and encoding == "identity"
-                    and total is not None and meta.get("length") in (None, total)
-                    and all(hdr.get(h) in (None, meta.get(k))
-                            for h, k in (("ETag", "etag"), ("Last-Modified", "last_modified"))))
-            if not same:
-                raise _Restart()
-            expected, meta["length"] = total - have, total
-            mode = "ab"
+            expected, mode = _continuation(response, have, meta, encoding), "ab"
         elif status == 206:
             raise _Refused("the server answered a request without Range with a partial body")
         else:
@@ -191,38 +231,11 @@ def _transfer(url: str, part: Path, timeout: float, until: Optional[float],
                     "length": expected if encoding == "identity" else None, "encoding": encoding}
             write_text(_meta_path(part), json.dumps(meta) + "\n")
         decoder = _Decoder() if encoding != "identity" else None
-        reader = _body_reader(response)
-        received, written = 0, have
         try:
             with open(part, mode) as fh, _bar(meta.get("length"), desc) as bar:
                 bar.update(have)
-                while True:
-                    if until is not None and time.monotonic() > until:
-                        raise _Deadline()
-                    try:
-                        block = reader.read1(READ_CHUNK)
-                    except (socket.timeout, TimeoutError):
-                        if expected is not None and received == expected:
-                            break  # complete; the server just did not close the connection
-                        raise
-                    if not block:
-                        break
-                    received += len(block)
-                    if expected is not None and received > expected:
-                        raise _Refused(f"the server sent more bytes than the {expected} its "
-                                       "Content-Length announced")
-                    data = decoder.decode(block) if decoder else block
-                    written += len(data)
-                    if max_bytes is not None and written > max_bytes:
-                        raise _Refused(f"the body is larger than the {max_bytes} {_CAP}")
-                    fh.write(data)
-                    bar.update(len(data))
-            if expected is not None and received < expected:
-                raise ConnectionError(f"the connection closed after {have + received} of "
-                                      f"{have + expected} bytes")
-            if decoder is not None and not decoder.done:
-                raise ConnectionError("the connection closed before the end of the compressed "
-                                      "body")
+                _copy(_body_reader(response), fh, bar, expected, have, decoder, until,
+                      max_bytes)
         except BaseException:
             if decoder is not None:
                 discard(part)  # decoded bytes cannot be continued with a Range request
