@@ -46,6 +46,7 @@ PathLike = Union[str, "os.PathLike[str]"]
 LOCK_NAME = "fetch-lock.json"
 BASE_URL_ENV = "AVPREP_FETCH_BASE_URL"
 CHUNK = 1 << 20
+_NEW_LOCK = "remove it to check and record the folder's files again"
 
 
 @dataclass
@@ -78,10 +79,10 @@ def read_lock(dest: PathLike) -> Dict[str, Dict[str, object]]:
     except FileNotFoundError:
         return {}
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise InputError(f"lock file is not valid JSON: {err}", path) from None
+        raise InputError(f"lock file is not valid JSON: {err}; {_NEW_LOCK}", path) from None
     files = obj.get("files") if isinstance(obj, dict) else None
     if not isinstance(files, dict):
-        raise InputError('lock file lacks its "files" table', path)
+        raise InputError(f'lock file lacks its "files" table; {_NEW_LOCK}', path)
     return files
 
 

@@ -1,7 +1,8 @@
 """The released resources as the files in ``manifests/`` describe them (TOML, read with tomllib).
 
 ``audioset.toml`` and ``vggsound.toml`` list each dataset's label CSV, data lists and weight lists
-(URL, file name, expected entries, classes); ``models.toml`` the model zoo. The folder is found in
+(URL, file name, kind, expected entries, classes); ``models.toml`` the model zoo. Any entry may
+set ``max_bytes``, its size cap (else its kind's, :data:`avprep.filecheck.MAX_BYTES`). The folder is found in
 this order: ``$AVPREP_MANIFESTS``; ``manifests/`` of a source checkout (beside the ``avprep``
 package); ``<prefix>/share/avprep/manifests`` where an installed wheel puts it (setup.cfg's
 ``data_files``), for the environment's prefix or the user base of ``pip install --user``.
