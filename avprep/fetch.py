@@ -31,7 +31,7 @@ from avprep.atomic import write_text
 from avprep.errors import AvprepError, InputError, IntegrityError
 from avprep.filecheck import ContentError
 from avprep.manifests import Resource
-from avprep.progress import progress
+from avprep.progress import byte_progress
 from avprep.transfer import (DEFAULT_DEADLINE, META_SUFFIX, PART_SUFFIX, DownloadError, discard,
                              download)
 
@@ -110,8 +110,7 @@ def sha256_of(path: PathLike, desc: Optional[str] = None) -> str:
     """SHA-256 hex digest of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     size = Path(path).stat().st_size
-    with open(path, "rb") as fh, progress(total=size, desc=desc or f"hashing {Path(path).name}",
-                                          unit="B", unit_scale=True, unit_divisor=1024) as bar:
+    with open(path, "rb") as fh, byte_progress(size, desc or f"hashing {Path(path).name}") as bar:
         for block in iter(lambda: fh.read(CHUNK), b""):
             digest.update(block)
             bar.update(len(block))

@@ -29,3 +29,8 @@ def progress(iterable: Optional[Iterable[T]] = None, total: Optional[int] = None
     return tqdm(iterable, total=total, desc=desc, unit=unit, unit_scale=unit_scale,
                 unit_divisor=unit_divisor, disable=not (show and enabled()), dynamic_ncols=True,
                 smoothing=0.1, file=sys.stderr)
+
+
+def byte_progress(total: Optional[int], desc: str) -> "tqdm[T]":
+    """A :func:`progress` bar counting bytes (shown with KiB, MiB, ... prefixes)."""
+    return progress(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)

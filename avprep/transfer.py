@@ -32,7 +32,7 @@ from typing import Dict, Optional
 from avprep import __version__
 from avprep.atomic import write_text
 from avprep.errors import AvprepError
-from avprep.progress import progress
+from avprep.progress import byte_progress
 
 __all__ = ["download", "discard", "DownloadError", "PART_SUFFIX", "META_SUFFIX", "READ_CHUNK",
            "DEFAULT_DEADLINE"]
@@ -126,10 +126,6 @@ def _body_reader(response):
     if isinstance(response, http.client.HTTPResponse) and not response.chunked and response.fp:
         return response.fp
     return response
-
-
-def _bar(total: Optional[int], desc: str):
-    return progress(total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024)
 
 
 def _continuation(response, have: int, meta: Dict[str, object], encoding: str) -> int:
@@ -232,7 +228,7 @@ def _transfer(url: str, part: Path, timeout: float, until: Optional[float],
             write_text(_meta_path(part), json.dumps(meta) + "\n")
         decoder = _Decoder() if encoding != "identity" else None
         try:
-            with open(part, mode) as fh, _bar(meta.get("length"), desc) as bar:
+            with open(part, mode) as fh, byte_progress(meta.get("length"), desc) as bar:
                 bar.update(have)
                 _copy(_body_reader(response), fh, bar, expected, have, decoder, until,
                       max_bytes)

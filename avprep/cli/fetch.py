@@ -22,11 +22,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         Each file is written as <file>.avprep-part and renamed only when it is complete (its
         announced length met, nothing more) and is what its manifest entry says: a label CSV
         with the dataset's classes, a list with its entries, a weight CSV as long as its list,
-        a checkpoint that loads as tensors only; an HTML page or a file over its kind's size
-        cap is refused, and a compressed body (gzip, deflate) is decoded, never saved as is. A dropped connection is retried from where
-        it stopped (HTTP Range with If-Range, so changed bytes start over), and running the
-        command again continues an interrupted download. --timeout bounds each read,
-        --deadline the whole download of a file; bytes received are kept for the next run.
+        a checkpoint that loads as tensors only. An HTML page or a file over its kind's size
+        cap is refused; a compressed body (gzip, deflate) is decoded, never saved as is. A
+        dropped connection is retried from where it stopped (HTTP Range with If-Range, so
+        changed bytes start over), and running the command again continues an interrupted
+        download. --timeout bounds each read, --deadline the whole download of a file; the
+        bytes received are kept for the next run.
         The first good copy of a file records its size and SHA-256 in DIR/fetch-lock.json;
         files already in DIR are checked the same way before they are recorded, and every
         later download must match the record. --force downloads again and replaces the file
