@@ -145,14 +145,18 @@ def _continuation(response, have: int, meta: Dict[str, object], encoding: str) -
 
 
 def _copy(reader, fh, bar, expected: Optional[int], have: int, decoder: Optional[_Decoder],
-          until: Optional[float], max_bytes: Optional[int]) -> None:
+          until: Optional[float], max_bytes: Optional[int], closes: bool) -> None:
     """Copy the body from ``reader`` to ``fh``: small reads, each bounded by the socket's
     timeout, the whole bounded by ``until``; never more than ``expected`` body bytes or
-    ``max_bytes`` file bytes."""
+    ``max_bytes`` file bytes. When the server ``closes`` the connection after the body, bytes
+    past ``expected`` are looked for; on a connection kept open they would be the next
+    message's."""
     received, written = 0, have
     while True:
         if until is not None and time.monotonic() > until:
             raise _Deadline()
+        if expected is not None and received == expected and not closes:
+            break
         try:
             block = reader.read1(READ_CHUNK)
         except (socket.timeout, TimeoutError):
@@ -231,7 +235,7 @@ def _transfer(url: str, part: Path, timeout: float, until: Optional[float],
             with open(part, mode) as fh, byte_progress(meta.get("length"), desc) as bar:
                 bar.update(have)
                 _copy(_body_reader(response), fh, bar, expected, have, decoder, until,
-                      max_bytes)
+                      max_bytes, closes=getattr(response, "will_close", True))
         except BaseException:
             if decoder is not None:
                 discard(part)  # decoded bytes cannot be continued with a Range request
