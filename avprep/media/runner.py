@@ -251,7 +251,8 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     """Extract every clip of ``source`` (a folder or a list file); return the run's counts.
 
     ``audio_dir`` or ``frame_dir`` None leaves that output out. Failures are recorded in
-    ``log_path`` (JSON lines; None: :func:`default_log_path`) and counted; :class:`InputError` is raised only for unusable input.
+    ``log_path`` (JSON lines; None: :func:`default_log_path`) and counted; :class:`InputError`
+    is raised only for unusable input.
     ``address`` is passed to engines that join a cluster (``engine='ray'``).
     """
     from avprep.media.engines import get_engine
