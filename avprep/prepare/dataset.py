@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Union
+from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -34,6 +34,9 @@ from avprep.lists.build import BuildResult, build_list, check_weights_length, wr
 from avprep.manifests import DatasetFacts, dataset_facts
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
 from avprep.prepare.report import format_build, summarize, unusable_build_notes, write_summary
+
+if TYPE_CHECKING:
+    from avprep.media.runner import Summary  # imported when preparing: it loads the decoders
 
 PathLike = Union[str, "os.PathLike[str]"]
 Say = Callable[[str], None]
@@ -61,7 +64,7 @@ class PrepareResult:
     dataset: str
     out: Path
     released_dir: Path
-    extraction: object  # avprep.media.runner.Summary (not imported here: it loads the decoders)
+    extraction: "Summary"
     builds: Dict[str, BuildResult] = field(default_factory=dict)
     summary: Dict[str, object] = field(default_factory=dict)
     text: str = ""
@@ -97,7 +100,7 @@ def _fetch_released(facts: DatasetFacts, dest: Path) -> None:
 
 
 def _check_inputs(facts: DatasetFacts, released: Path,
-                  keep_released_weights: bool) -> tuple:
+                  keep_released_weights: bool) -> Tuple[Path, LabelSet, List[_Split]]:
     """The label set and every present split, read and checked before any work."""
     names = [s for s in facts.splits if (released / f"{s}.json").is_file()]
     if not names:
