@@ -25,71 +25,36 @@ test: install
 # Preparation: released lists + downloaded videos -> OUT/audio, OUT/frames, OUT/lists, OUT/report
 #   make prepare-audioset VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>]
 #        [WORKERS=n] [KEEP_RELEASED_WEIGHTS=1]
-# Relative paths are relative to this folder (make runs here, also with make -C). Without LISTS
-# the released files are fetched into the released/ part of avprep's cache folder
-# (`avprep cache --path`: $AVPREP_CACHE, else $XDG_CACHE_HOME/avprep, else ~/.cache/avprep).
-# Exit 0 when the run finished,
-# even if some clips failed (they are in OUT/report); non-zero for unusable input or a step that
-# could not run. Re-running after adding videos extracts only the new ones.
-AUDIOSET_LABELS := class_labels_indices.csv
-AUDIOSET_SPLITS := audioset_2m_cleaned audioset_20k_cleaned audioset_eval_cleaned \
-	audioset_eval_5_per_class_for_retrieval_cleaned
-AUDIOSET_TRAIN := audioset_2m_cleaned
-VGGSOUND_LABELS := class_labels_indices_vgg.csv
-VGGSOUND_SPLITS := vgg_train_cleaned vgg_test_cleaned vgg_test_5_per_class_for_retrieval_cleaned
-VGGSOUND_TRAIN := vgg_train_cleaned
+# Each target is one `avprep prepare <dataset>` run (see `avprep prepare --help`); the dataset's
+# splits, label CSV and training split come from manifests/<dataset>.toml. Relative paths are
+# relative to this folder (make runs here, also with make -C). Without LISTS the released files
+# are fetched into released/<dataset>-lists of avprep's cache folder (`avprep cache --path`). Exit 0 when
+# the run finished, even if some clips failed (they are in OUT/report); non-zero for unusable
+# input. Re-running after adding videos extracts only the new ones.
 
-# $(call prepare_steps,<id scheme>,<fetch group>,<label CSV>,<splits>,<train split>)
-define prepare_steps
-set -euo pipefail; \
-if [ -z "$(VIDEOS)" ] || [ -z "$(OUT)" ]; then \
+# $(call prepare,<dataset>): the usage check, then avprep prepare with this Makefile's variables
+prepare = if [ -z "$(VIDEOS)" ] || [ -z "$(OUT)" ]; then \
   echo "usage: make prepare-$(1) VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>] [WORKERS=n]" >&2; \
   exit 2; fi; \
-lists="$(LISTS)"; \
-if [ -z "$$lists" ]; then \
-  lists="$$($(AVPREP) cache --path)/released/$(2)"; \
-  echo "== fetching the released $(1) files into $$lists"; \
-  $(AVPREP) fetch $(2) --dest "$$lists"; fi; \
-splits=""; \
-for split in $(4); do if [ -f "$$lists/$$split.json" ]; then splits="$$splits $$split"; fi; done; \
-if [ -z "$$splits" ]; then echo "make prepare-$(1): no released $(1) list in $$lists (expected one of: $(foreach s,$(4),$(s).json))" >&2; exit 2; fi; \
-if [ ! -f "$$lists/$(3)" ]; then echo "make prepare-$(1): $$lists/$(3): label CSV not found" >&2; exit 2; fi; \
-mkdir -p "$(OUT)/lists" "$(OUT)/report"; \
-echo "== extracting $(VIDEOS) into $(OUT)/audio and $(OUT)/frames"; \
-rc=0; $(AVPREP) extract "$(VIDEOS)" --audio-dir "$(OUT)/audio" --frame-dir "$(OUT)/frames" \
-  --workers "$(WORKERS)" --ids $(1) --log "$(OUT)/report/extract_log.jsonl" || rc=$$?; \
-if [ $$rc -gt 1 ]; then echo "make prepare-$(1): extraction could not run (exit $$rc)" >&2; exit $$rc; fi; \
-for split in $$splits; do \
-  released="$$lists/$$split.json"; extra=(); \
-  if [ "$$split" = "$(5)" ]; then \
-    extra+=(--weights-out "$(OUT)/lists/$${split}_weight.csv"); \
-    if [ -f "$$lists/$${split}_weight.csv" ]; then extra+=(--weights "$$lists/$${split}_weight.csv"); fi; \
-    if [ -n "$(KEEP_RELEASED_WEIGHTS)" ]; then extra+=(--keep-released-weights); fi; \
-  fi; \
-  done_mark="$(OUT)/report/$${split}_build.json"; rm -f "$$done_mark"; \
-  rc=0; $(AVPREP) build-list --released "$$released" --labels "$$lists/$(3)" \
-    --audio-dir "$(OUT)/audio" --frame-dir "$(OUT)/frames" -o "$(OUT)/lists/$$split.json" \
-    --report "$(OUT)/report" "$${extra[@]}" || rc=$$?; \
-  if [ $$rc -gt 1 ] || { [ $$rc = 1 ] && [ ! -f "$$done_mark" ]; }; then \
-    echo "make prepare-$(1): build-list failed for $$split (exit $$rc)" >&2; exit 2; fi; \
-done; \
-$(AVPREP) prepare-report "$(OUT)/report" --log "$(OUT)/report/extract_log.jsonl" \
-  --lists "$(OUT)/lists" --audio-dir "$(OUT)/audio" --frame-dir "$(OUT)/frames" \
-  --title "prepare-$(1): done"
-endef
+  $(AVPREP) prepare $(1) --videos "$(VIDEOS)" --out "$(OUT)" --workers "$(WORKERS)" \
+  $(if $(LISTS),--lists "$(LISTS)") \
+  $(if $(KEEP_RELEASED_WEIGHTS),--keep-released-weights)
 
 ## prepare-audioset: AudioSet downloads + released lists -> media, local lists, weights, report
 prepare-audioset: install
-	@$(call prepare_steps,audioset,audioset-lists,$(AUDIOSET_LABELS),$(AUDIOSET_SPLITS),$(AUDIOSET_TRAIN))
+	@$(call prepare,audioset)
 
 ## prepare-vggsound: the same for VGGSound (ids <ytid>_<start, 6 digits>)
 prepare-vggsound: install
-	@$(call prepare_steps,vggsound,vggsound-lists,$(VGGSOUND_LABELS),$(VGGSOUND_SPLITS),$(VGGSOUND_TRAIN))
+	@$(call prepare,vggsound)
 
 # ---------------------------------------------------------------------------------------------
 ## demo: offline tour: sample clips -> prepare-audioset -> a batch through the Dataset with the
 ##       balanced sampler -> a tiny CAV-MAE pretrained and fine-tuned for one epoch each on CPU
 DEMO_OUT ?= demo-out
+# the sample files' names, as released
+AUDIOSET_LABELS := class_labels_indices.csv
+AUDIOSET_TRAIN := audioset_2m_cleaned
 DEMO_TRAIN_ARGS := --model-size tiny --n-epochs 1 -b 2 -w 0 --lr 1e-4 --seed 0
 
 demo: install
@@ -105,7 +70,7 @@ demo: install
 	$(MAKE) --no-print-directory -o $(STAMP) prepare-audioset VIDEOS="$$samples/videos" \
 	  OUT="$$out" LISTS="$$samples/released" WORKERS=$(WORKERS); \
 	echo "== 3/4 one batch through the Dataset with the balanced sampler"; \
-	$(AVPREP) inspect-batch "$$lists/$(AUDIOSET_TRAIN).json" --label-csv "$$labels" \
+	$(AVPREP) inspect-batch "$$lists/$(AUDIOSET_TRAIN).json" --labels "$$labels" \
 	  --weights "$$lists/$(AUDIOSET_TRAIN)_weight.csv" --noise; \
 	echo "== 4/4 a tiny CAV-MAE on CPU: pretrain 1 epoch, then fine-tune 1 epoch (balanced sampling)"; \
 	rm -rf "$$exp"; \

@@ -6,6 +6,8 @@ set ``max_bytes``, its size cap (else its kind's, :data:`avprep.filecheck.MAX_BY
 this order: ``$AVPREP_MANIFESTS``; ``manifests/`` of a source checkout (beside the ``avprep``
 package); ``<prefix>/share/avprep/manifests`` where an installed wheel puts it (setup.cfg's
 ``data_files``), for the environment's prefix or the user base of ``pip install --user``.
+:func:`dataset_facts` gives what preparation needs of a dataset manifest: its splits, label CSV,
+training split and that split's released weights.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import sysconfig
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 from avprep.errors import InputError
 
@@ -114,3 +116,68 @@ def resolve(names: Iterable[str], table: Optional[Dict[str, Resource]] = None) -
             res = table[member]
             out.setdefault(res.url, res)
     return list(out.values())
+
+
+@dataclass(frozen=True)
+class DatasetFacts:
+    """What preparing a dataset needs from its manifest.
+
+    ``splits`` are the released lists' file stems in manifest order (``audioset_2m_cleaned``, ...);
+    ``train_split`` is the one that gets weights; ``train_weights`` the file name of its released
+    weights (None when the manifest has none); ``fetch_group`` the ``avprep fetch`` group of the
+    released files; ``id_scheme`` the ``--ids`` mapping of download names.
+    """
+
+    dataset: str
+    label_csv: str
+    splits: Tuple[str, ...]
+    train_split: str
+    train_weights: Optional[str]
+    fetch_group: str
+    id_scheme: str
+
+
+def _stem(file: str) -> str:
+    return file[: -len(".json")] if file.endswith(".json") else file
+
+
+def dataset_facts(dataset: str) -> DatasetFacts:
+    """The preparation facts of ``dataset`` (``audioset`` or ``vggsound``) from its manifest.
+
+    The manifest's top-level ``label_csv`` names the label resource and ``train_split`` the
+    training list (either by resource name); an optional ``splits`` array of resource names
+    restricts and orders the lists (default: every ``kind = "list"`` file in file order). A
+    manifest without ``train_split`` takes the list that a ``weights`` file is ``weights_for``.
+    """
+    if dataset not in DATASETS:
+        raise InputError(f"unknown dataset {dataset!r}; known: {', '.join(DATASETS)}")
+    manifest = load_manifest(dataset)
+    where = manifest_dir() / f"{dataset}.toml"
+    files = {item["name"]: item for item in manifest.get("files", [])}
+
+    def named(name: object, kind: str, field_name: str) -> Dict[str, Any]:
+        item = files.get(str(name))
+        if item is None or item.get("kind") != kind:
+            raise InputError(f"{field_name} = {name!r} names no {kind} file of the manifest",
+                             where)
+        return item
+
+    labels = named(manifest.get("label_csv"), "labels", "label_csv")
+    lists = ([named(n, "list", "splits") for n in manifest["splits"]] if "splits" in manifest
+             else [item for item in files.values() if item.get("kind") == "list"])
+    if not lists:
+        raise InputError("the manifest names no data list", where)
+    train_name = manifest.get("train_split")
+    if train_name is None:
+        train_name = next((item["weights_for"] for item in files.values()
+                           if item.get("kind") == "weights" and "weights_for" in item), None)
+    train = named(train_name, "list", "train_split")
+    if train not in lists:
+        raise InputError(f"train_split = {train_name!r} is not one of the splits", where)
+    weights = next((item["file"] for item in files.values() if item.get("kind") == "weights"
+                    and item.get("weights_for") == train["name"]), None)
+    group = next(g for g, d in LIST_GROUPS.items() if d == dataset)
+    return DatasetFacts(dataset=dataset, label_csv=labels["file"],
+                        splits=tuple(_stem(item["file"]) for item in lists),
+                        train_split=_stem(train["file"]), train_weights=weights,
+                        fetch_group=group, id_scheme=dataset)

@@ -17,7 +17,8 @@ from avprep.cli import main
 from avprep.errors import InputError
 from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_list,
                           read_weights, write_labels, write_list, write_weights)
-from avprep.lists.build import MediaIndex, build_list, read_failure_log, summarize
+from avprep.lists.build import MediaIndex, build_list
+from avprep.prepare.report import read_failure_log, summarize
 
 CLASSES = [("/m/a", "Alpha"), ("/m/b", "Beta, with a comma"), ("/m/c", "Gamma"), ("/m/d", "Delta")]
 AUTHORS_AUDIO = "/data/sls/audioset/dave_version/audio/{}.flac"

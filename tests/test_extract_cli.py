@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from avprep.cli import main
+from avprep.errors import InputError
 from avprep.media.log import read_failures
-from avprep.media.runner import find_inputs, plan_clips, shard_of
+from avprep.media.runner import default_log_path, find_inputs, plan_clips, shard_of
 from avprep.synth import make_clip
 
 CLIP = dict(width=160, height=120, duration=2)
@@ -141,6 +142,34 @@ def test_missing_listed_file_is_a_failure_not_a_crash(tmp_path):
     assert code == 1
     [record] = read_failures(tmp_path / "log.jsonl")
     assert (record["id"], record["stage"]) == ("nope", "open")
+
+
+def test_default_log_goes_beside_the_audio_folder(videos, tmp_path, monkeypatch):
+    """Without --log the failures go beside the audio folder, named after it (beside the frame
+    folder with --only frames; one log per shard), never into the current folder."""
+    here = tmp_path / "current folder"
+    here.mkdir()
+    monkeypatch.chdir(here)
+    two = tmp_path / "two"
+    two.mkdir()
+    shutil.copy(videos / "-dashStart1.mp4", two)
+    shutil.copy(videos / "empty.mp4", two)
+    out = tmp_path / "out"
+    media = ["--audio-dir", out / "audio", "--frame-dir", out / "frames", "--workers", 0]
+    assert extract(two, *media) == 1
+    assert [r["id"] for r in read_failures(out / "audio.extract-failures.jsonl")] == ["empty"]
+    for i in range(2):
+        extract(two, *media, "--shard", f"{i}/2")
+    shards = [read_failures(out / f"audio.extract-failures.shard-{i}-of-2.jsonl")
+              for i in range(2)]
+    assert sorted(r["id"] for records in shards for r in records) == ["empty"]
+    assert extract(two, "--frame-dir", out / "frames", "--only", "frames", "--workers", 0) == 1
+    assert [r["id"] for r in read_failures(out / "frames.extract-failures.jsonl")] == ["empty"]
+    assert list(here.iterdir()) == []
+    assert sorted(p.name for p in (out / "audio").iterdir()) == ["-dashStart1.wav"]
+    assert default_log_path("rel/audio/") == here / "rel" / "audio.extract-failures.jsonl"
+    with pytest.raises(InputError, match="pass --log"):
+        default_log_path("/")
 
 
 def test_only_audio_and_only_frames(videos, tmp_path):

@@ -10,7 +10,8 @@ from collections import Counter
 import pytest
 
 from avprep.errors import InputError
-from avprep.manifests import groups, load_manifest, manifest_dir, resolve, resources
+from avprep.manifests import (dataset_facts, groups, load_manifest, manifest_dir, resolve,
+                              resources)
 from conftest import ROOT
 
 RESOURCES_MD = ROOT.parent / "shared" / "resources.md"
@@ -123,3 +124,32 @@ def test_manifests_parse_with_stdlib_only():
     for path in sorted((ROOT / "manifests").glob("*.toml")):
         with open(path, "rb") as fh:
             assert tomllib.load(fh)
+
+
+@pytest.mark.parametrize("name", ["audioset", "vggsound"])
+def test_dataset_facts_are_the_manifests(name):
+    """What preparation reads: every list in file order, the label CSV, the weighted training list."""
+    facts = dataset_facts(name)
+    files = load_manifest(name)["files"]
+    assert list(facts.splits) == [f["file"][:-len(".json")] for f in files if f["kind"] == "list"]
+    assert facts.label_csv == next(f["file"] for f in files if f["kind"] == "labels")
+    weights = next(f for f in files if f["kind"] == "weights")
+    train = next(f for f in files if f["name"] == weights["weights_for"])
+    assert (facts.train_split + ".json", facts.train_weights) == (train["file"], weights["file"])
+    assert facts.fetch_group in groups() and facts.id_scheme == name
+
+
+def test_dataset_facts_without_train_split_or_with_a_wrong_one(tmp_path, monkeypatch):
+    copy = tmp_path / "m"
+    shutil.copytree(ROOT / "manifests", copy)
+    monkeypatch.setenv("AVPREP_MANIFESTS", str(copy))
+    path = copy / "vggsound.toml"
+    text = path.read_text()
+    path.write_text(re.sub(r"(?m)^train_split = .*$", "", text))  # older manifests lack it
+    assert dataset_facts("vggsound").train_split == "vgg_train_cleaned"
+    path.write_text(text.replace('train_split = "vggsound-train"', 'train_split = "vgg-nope"'))
+    with pytest.raises(InputError, match="train_split = 'vgg-nope' names no list"):
+        dataset_facts("vggsound")
+    path.write_text('splits = ["vggsound-test"]\n' + text)
+    with pytest.raises(InputError, match="is not one of the splits"):
+        dataset_facts("vggsound")

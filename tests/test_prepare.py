@@ -1,5 +1,6 @@
-"""make prepare-audioset / prepare-vggsound on clips made here, with released-format lists that
-also name clips nobody has: the make targets run as a user runs them, through the avprep CLI."""
+"""make prepare-audioset / prepare-vggsound, avprep prepare and prepare_dataset() on clips made
+here, with released-format lists that also name clips nobody has: the make targets run as a user
+runs them, through the avprep CLI."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Optional
@@ -20,7 +22,10 @@ import numpy as np
 import pytest
 
 from avprep import layout
+from avprep.errors import InputError
 from avprep.lists import compute_weights, read_labels, read_list, read_weights
+from avprep.manifests import dataset_facts
+from avprep.prepare import prepare_dataset
 from avprep.synth import make_clip
 from conftest import ROOT
 
@@ -204,3 +209,132 @@ def test_unusable_input_fails_before_extracting(tmp_path, sample_maker):
     run = subprocess.run(["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP,
                           "prepare-vggsound"], capture_output=True, text=True, timeout=60)
     assert run.returncode != 0 and "usage: make prepare-vggsound VIDEOS=" in run.stderr
+
+
+def avprep(*args, env: Optional[dict] = None, cwd: Optional[Path] = None):
+    """Run the ``avprep`` command (this interpreter's) as a user would."""
+    env = dict(os.environ if env is None else env, AVPREP_PROGRESS="0")
+    return subprocess.run([sys.executable, "-m", "avprep", *map(str, args)], capture_output=True,
+                          text=True, env=env, timeout=300, cwd=cwd)
+
+
+def steps_by_hand(videos: Path, out: Path, lists: Path, capsys) -> str:
+    """The steps ``make prepare-audioset`` ran as a shell pipeline before ``avprep prepare``
+    existed, command by command (in this process, to save the start-ups), with that recipe's
+    AudioSet facts; returns the last one's stdout (the summary)."""
+    from avprep.cli import main
+
+    labels, train = lists / "class_labels_indices.csv", "audioset_2m_cleaned"
+    splits = [s for s in (train, "audioset_20k_cleaned", "audioset_eval_cleaned",
+                          "audioset_eval_5_per_class_for_retrieval_cleaned")
+              if (lists / f"{s}.json").is_file()]
+    (out / "lists").mkdir(parents=True)
+    (out / "report").mkdir()
+    media = ["--audio-dir", out / "audio", "--frame-dir", out / "frames"]
+    log = out / "report" / "extract_log.jsonl"
+
+    def run(*args) -> int:
+        return main([str(a) for a in args])
+
+    assert run("extract", videos, *media, "--workers", 2, "--ids", "audioset", "--log", log) == 1
+    for split in splits:
+        extra = []
+        if split == train:
+            extra = ["--weights-out", out / "lists" / f"{split}_weight.csv"]
+            if (lists / f"{split}_weight.csv").is_file():
+                extra += ["--weights", lists / f"{split}_weight.csv"]
+        assert run("build-list", "--released", lists / f"{split}.json", "--labels", labels,
+                   *media, "-o", out / "lists" / f"{split}.json", "--report", out / "report",
+                   *extra) == 0
+    capsys.readouterr()
+    assert run("prepare-report", out / "report", "--log", log, "--lists", out / "lists",
+               *media, "--title", "prepare-audioset: done") == 0
+    return capsys.readouterr().out
+
+
+def files_of(folder: Path) -> dict:
+    """relative path -> bytes of every file under ``folder``."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file()}
+
+
+def test_make_target_avprep_prepare_and_the_steps_by_hand_write_the_same_bytes(tmp_path,
+                                                                              sample_maker,
+                                                                              capsys):
+    """The three ways give byte-identical media, lists, weights and report files. They run one
+    after the other in the same OUT folder, as the lists hold absolute paths into it."""
+    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=3, missing=2,
+                                     duration=2.0, seed=5)
+    videos, released = Path(info["videos"]), Path(info["released"])
+    out = tmp_path / "out"
+    outputs, summaries = {}, {}
+    summaries["by hand"] = steps_by_hand(videos, out, released, capsys)
+    outputs["by hand"] = files_of(out)
+    shutil.rmtree(out)
+    run = make_prepare("audioset", videos, out, released)
+    assert run.returncode == 0, run.stdout + run.stderr
+    outputs["make"], summaries["make"] = files_of(out), run.stdout
+    shutil.rmtree(out)
+    run = avprep("prepare", "audioset", "--videos", videos, "--out", out, "--lists", released,
+                 "--workers", 2)
+    assert run.returncode == 0, run.stdout + run.stderr
+    outputs["avprep prepare"], summaries["avprep prepare"] = files_of(out), run.stdout
+
+    reference = outputs["by hand"]
+    assert {"lists/audioset_2m_cleaned_weight.csv", "report/summary.json",
+            "report/extract_log.jsonl"} <= set(reference)
+    assert sum(name.startswith("lists/") for name in reference) == len(info["lists"]) + 1
+    for way in ("make", "avprep prepare"):
+        assert sorted(outputs[way]) == sorted(reference), way
+        differ = [name for name, data in reference.items() if outputs[way][name] != data]
+        assert differ == [], way
+        assert summaries[way].endswith(summaries["by hand"]), way
+
+
+def test_prepare_dataset_in_python(tmp_path, sample_maker):
+    """prepare_dataset() prepares the splits present, says what it does, returns the builds and
+    the summary it wrote; unusable input raises before anything is extracted."""
+    info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=3, missing=2,
+                                     duration=2.0, seed=6)
+    videos, released = Path(info["videos"]), Path(info["released"])
+    facts = dataset_facts("vggsound")
+    absent = facts.splits[-1] + ".json"  # a user who has not every released list
+    (released / absent).unlink()
+    info["lists"].remove(absent)
+    out = tmp_path / "out"
+
+    broken = tmp_path / "broken"
+    shutil.copytree(released, broken)
+    (broken / facts.label_csv).unlink()
+    with pytest.raises(InputError, match="label CSV not found"):
+        prepare_dataset("vggsound", videos, out, lists=broken, workers=0, clip_timeout=None)
+    (broken / facts.train_weights).unlink()
+    shutil.copy(released / facts.label_csv, broken / facts.label_csv)
+    with pytest.raises(InputError, match="released weight file"):
+        prepare_dataset("vggsound", videos, out, lists=broken, workers=0,
+                        keep_released_weights=True, clip_timeout=None)
+    with pytest.raises(InputError, match="videos folder not found"):
+        prepare_dataset("vggsound", tmp_path / "no videos", out, lists=released)
+    assert not out.exists()
+
+    said, noted = [], []
+    result = prepare_dataset("vggsound", videos, out, lists=released, workers=0,
+                             keep_released_weights=True, clip_timeout=None, say=said.append,
+                             note=noted.append)
+    present = [s for s in facts.splits if (released / f"{s}.json").is_file()]
+    assert list(result.builds) == present and absent[:-5] not in result.builds
+    assert result.lists == {s: out / "lists" / f"{s}.json" for s in present}
+    check_prepared(info, out, info["present"], keep_released_weights=True)
+    assert result.builds[facts.train_split].weight_mode == "released"
+    assert result.extraction.failed == 1 and result.extraction.written == len(info["present"])
+    assert result.summary == json.loads((out / "report" / "summary.json").read_text())
+    assert result.text == (out / "report" / "summary.txt").read_text()
+    assert said[0].startswith("== extracting") and said[-1] == result.text.rstrip("\n")
+    assert [line.split(":")[0] for line in said[1:-1]] == [f"{s}.json" for s in present]
+    assert noted[0].startswith("avprep extract: ")
+
+    again = prepare_dataset("vggsound", videos, out, lists=released, workers=0,
+                            clip_timeout=None)
+    assert again.extraction.skipped == len(info["present"]) and again.extraction.written == 0
+    assert again.builds[facts.train_split].weight_mode == "recomputed"
+    check_prepared(info, out, info["present"])

@@ -5,17 +5,24 @@ handler returns the exit code: 0 success, 1 the work ran and found problems or f
 input or arguments, or an output that cannot be written (a full disk, a read-only folder), 3 avprep
 itself failed unexpectedly (a bug; ``--debug`` shows where). Errors print as one line naming the
 file and the entry; ``--debug`` shows the traceback instead.
+
+An option means the same under one spelling in every command (``--labels``, ``--weights``,
+``--workers``, ``--batch-size``, ``--target-length``); :func:`add_option` adds it with the other
+spellings that some commands or the original scripts use (:data:`OPTION_ALIASES`), which ``--help``
+does not show.
 """
 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
+import os
 import logging
 import pkgutil
 import sys
 import textwrap
-from typing import Callable, List, Optional, Sequence, TypeVar
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from avprep import __version__
 from avprep.errors import AvprepError, InputError, WriteError
@@ -32,6 +39,58 @@ INTERNAL_ERROR = 3
 #: failures a command lists one by one before it only counts the rest
 SHOW_FAILURES = 20
 
+#: the spelling ``--help`` shows -> the others every command accepts for the same option
+OPTION_ALIASES: Dict[str, Tuple[str, ...]] = {
+    "--labels": ("--label-csv",),
+    "--weights": ("--weight_file", "--weight-file"),
+    "--workers": ("-w", "--num-workers"),
+    "--batch-size": ("-b",),
+    "--target-length": ("--target_length",),
+    "--out": ("-o", "--output"),
+}
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """``--help`` as written (descriptions keep their line breaks), each option under the one
+    spelling that :func:`add_option` shows, never split at a hyphen."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, "hidden_flags", ())
+        if hidden:
+            action = copy.copy(action)
+            action.option_strings = [s for s in action.option_strings if s not in hidden]
+        return super()._format_action_invocation(action)
+
+    def _split_lines(self, text: str, width: int) -> List[str]:
+        # never break an option name such as --num-workers at its hyphen
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
+def add_option(parser: argparse.ArgumentParser, flag: str, *args: Any, mention: bool = False,
+               **kwargs: Any) -> argparse.Action:
+    """``parser.add_argument(flag, *args, **kwargs)`` that also accepts the other spellings of
+    ``flag`` (:data:`OPTION_ALIASES`); ``--help`` shows ``flag`` (and ``args``) only, and with
+    ``mention`` ends the help text with the other spellings ("also -w, --num-workers")."""
+    taken = parser._option_string_actions  # noqa: SLF001 (argparse keeps no public view)
+    aliases = [a for a in OPTION_ALIASES.get(flag, ()) if a not in taken and a not in args]
+    text = kwargs.get("help")
+    if mention and aliases and text not in (None, argparse.SUPPRESS):
+        also = f"; also {', '.join(aliases)}"
+        default = " (default: %(default)s)"
+        kwargs["help"] = (text[: -len(default)] + also + default if text.endswith(default)
+                          else text + also)
+    action = parser.add_argument(flag, *args, *aliases, **kwargs)
+    action.hidden_flags = frozenset(aliases)  # type: ignore[attr-defined]
+    return action
+
+
+def default_workers() -> int:
+    """The CPUs this process may use (at least 1): the default number of worker processes."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:
+        return max(1, os.cpu_count() or 1)
+
 
 def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
                 description: str, example: str, handler: Handler) -> argparse.ArgumentParser:
@@ -40,7 +99,7 @@ def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: st
         name, help=summary,
         description=textwrap.dedent(description).strip(),
         epilog="example:\n" + textwrap.indent(textwrap.dedent(example).strip(), "  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter)
+        formatter_class=HelpFormatter)
     parser.set_defaults(handler=handler, command=name)
     return parser
 
@@ -78,7 +137,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="avprep",
         description="Prepare AudioSet and VGGSound for CAV-MAE: lists, media, features, training.",
-        epilog="Run 'avprep <command> --help' for a command's options and an example.")
+        epilog="Run 'avprep <command> --help' for a command's options and an example.\n"
+               "Every command also takes the other spellings of its options: "
+               + "; ".join(f"{', '.join(more)} for {flag}"
+                           for flag, more in OPTION_ALIASES.items()) + ".",
+        formatter_class=HelpFormatter)
     parser.add_argument("--version", action="version", version=f"avprep {__version__}")
     parser.add_argument("--debug", action="store_true",
                         help="show tracebacks and debug logging")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from avprep.cli import add_command
+from avprep.cli import add_command, add_option
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -20,17 +20,17 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         that a prepared list is ready to train on: any unreadable clip is an error naming it.
         """,
         """
-        avprep inspect-batch out/lists/audioset_2m_cleaned.json --label-csv class_labels_indices.csv \\
+        avprep inspect-batch out/lists/audioset_2m_cleaned.json --labels class_labels_indices.csv \\
             --weights out/lists/audioset_2m_cleaned_weight.csv --batch-size 8 --batches 2
         """,
         _run)
     parser.add_argument("data", help="JSON data list or pack folder")
-    parser.add_argument("--label-csv", required=True, help="label CSV (index,mid,display_name)")
-    parser.add_argument("--weights", help="sample-weight CSV: draw with BalancedSampler")
+    add_option(parser, "--labels", required=True, help="label CSV (index,mid,display_name)")
+    add_option(parser, "--weights", help="sample-weight CSV: draw with BalancedSampler")
     parser.add_argument("--mode", choices=("train", "eval"), default="train",
                         help="train draws a random frame and applies --noise; default train")
     parser.add_argument("--noise", action="store_true", help="add the noise augmentation")
-    parser.add_argument("--batch-size", type=int, default=4, help="default 4")
+    add_option(parser, "--batch-size", type=int, default=4, help="default 4")
     parser.add_argument("--batches", type=int, default=1, help="how many batches; default 1")
     parser.add_argument("--seed", type=int, default=0, help="sampler and augmentation seed")
 
@@ -41,7 +41,7 @@ def _run(args: argparse.Namespace) -> int:
     from avprep.data import AudiosetDataset, BalancedSampler, load_weights
 
     dataset = AudiosetDataset(args.data, {"mode": args.mode, "noise": args.noise,
-                                          "seed": args.seed}, args.label_csv)
+                                          "seed": args.seed}, args.labels)
     sampler = None
     if args.weights:
         sampler = BalancedSampler(load_weights(args.weights, len(dataset)), seed=args.seed)

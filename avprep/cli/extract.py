@@ -3,19 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from avprep.cli import add_command, add_engine_options, check_engine_options
+from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
+                        default_workers)
 from avprep.errors import InputError
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT  # light: no decoders
-
-
-def _default_workers() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:
-        return max(1, os.cpu_count() or 1)
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -54,13 +47,14 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--frame-dir", metavar="F", help="folder for frame_<i>/<id>.jpg")
     p.add_argument("--only", choices=("audio", "frames"),
                    help="extract only the audio or only the frames")
-    p.add_argument("--workers", type=int, default=_default_workers(), metavar="N",
+    add_option(p, "--workers", type=int, default=default_workers(), metavar="N",
                    help="worker processes (default: the CPUs available, %(default)s here; "
                         "0 runs in this process)")
     p.add_argument("--log", metavar="LOG",
-                   help="failure log, JSON lines, rewritten each run (default: "
-                        "extract-failures.jsonl in the current folder, "
-                        "extract-failures.shard-<i>-of-<N>.jsonl with --shard)")
+                   help="failure log, JSON lines, rewritten each run (default: beside the "
+                        "audio folder A, named A.extract-failures.jsonl, or "
+                        "A.extract-failures.shard-<i>-of-<N>.jsonl with --shard; beside F "
+                        "with --only frames)")
     p.add_argument("--shard", metavar="i/N",
                    help="process only shard i of N (0 <= i < N), chosen by a hash of the id")
     p.add_argument("--ids", choices=("audioset", "vggsound"),
@@ -84,12 +78,8 @@ def _extract(args: argparse.Namespace) -> int:
     if args.workers < 0:
         raise InputError("--workers must be 0 or more")
     shard = parse_shard(args.shard)
-    log = args.log
-    if log is None:
-        log = ("extract-failures.jsonl" if args.shard is None
-               else f"extract-failures.shard-{shard[0]}-of-{shard[1]}.jsonl")
     check_engine_options(args)
-    summary = run_extract(args.input, audio_dir, frame_dir, log_path=log,
+    summary = run_extract(args.input, audio_dir, frame_dir, log_path=args.log,
                           workers=args.workers, scheme=args.ids, shard=shard,
                           engine=args.engine, clip_timeout=args.clip_timeout or None,
                           address=args.address)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from avprep.cli import add_command, print_failures
+from avprep.cli import add_command, add_option, print_failures
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -31,11 +31,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         _stats)
     p.add_argument("source", metavar="SOURCE", help="JSON data list or pack folder")
     p.add_argument("--json", metavar="OUT", help="also write the statistics as JSON")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    add_option(p, "--workers", type=int, default=1, metavar="N",
                    help="processes computing fbanks (default 1)")
-    p.add_argument("--batch-size", type=int, default=1000, metavar="N",
+    add_option(p, "--batch-size", type=int, default=1000, metavar="N",
                    help="clips per batch in the batch average (default 1000)")
-    p.add_argument("--target-length", type=int, default=1024, metavar="T",
+    add_option(p, "--target-length", type=int, default=1024, metavar="T",
                    help="frames each fbank is padded or cut to (default 1024)")
 
 

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from avprep.cli import add_command
+from avprep.cli import add_command, add_option
 from avprep.errors import InputError
 
 
@@ -39,8 +39,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """,
         _validate)
     p.add_argument("list", metavar="LIST", help="JSON data list to check")
-    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
-    p.add_argument("--weights", metavar="CSV", help="sample-weight CSV that belongs to LIST")
+    add_option(p, "--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    add_option(p, "--weights", metavar="CSV", help="sample-weight CSV that belongs to LIST")
     p.add_argument("--against", metavar="RELEASED", help="released JSON list to compare with")
     p.add_argument("--check-files", action="store_true",
                    help="check that every entry's wav and 10 frames exist")
@@ -68,7 +68,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """,
         _weights)
     p.add_argument("list", metavar="LIST", help="JSON data list")
-    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    add_option(p, "--labels", required=True, metavar="CSV", help="label CSV of the dataset")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="weight CSV to write")
 
     p = add_command(
@@ -87,7 +87,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         _coverage)
     p.add_argument("list", metavar="LIST", help="local JSON data list")
     p.add_argument("--released", required=True, metavar="RELEASED", help="released JSON list")
-    p.add_argument("--labels", required=True, metavar="CSV", help="label CSV of the dataset")
+    add_option(p, "--labels", required=True, metavar="CSV", help="label CSV of the dataset")
     p.add_argument("-o", "--output", required=True, metavar="PREFIX",
                    help="write PREFIX.csv and PREFIX.png")
     p.add_argument("--missing", metavar="TXT", help="write the released ids LIST lacks here")

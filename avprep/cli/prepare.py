@@ -1,7 +1,8 @@
-"""``avprep build-list`` and ``avprep prepare-report``: the list and report steps of preparation.
+"""``avprep prepare``: a dataset's preparation in one command, and its list and report steps
+``avprep build-list`` and ``avprep prepare-report``.
 
-``make prepare-audioset`` / ``make prepare-vggsound`` string these together with ``avprep fetch``
-and ``avprep extract``.
+``avprep prepare`` (and ``make prepare-audioset`` / ``make prepare-vggsound``, which call it) runs
+:func:`avprep.prepare.prepare_dataset`: fetch, extract, build-list per split, prepare-report.
 """
 
 from __future__ import annotations
@@ -11,12 +12,63 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-from avprep.cli import add_command
+from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
+                        default_workers)
 from avprep.errors import InputError
+from avprep.manifests import DATASETS
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``build-list`` and ``prepare-report``."""
+    """Add ``prepare``, ``build-list`` and ``prepare-report``."""
+    p = add_command(
+        subparsers, "prepare",
+        "prepare AudioSet or VGGSound in one command: media, local lists, weights, report",
+        """
+        Turn downloaded videos and the released lists into what the released CAV-MAE checkpoints
+        expect: OUT/audio and OUT/frames (avprep extract), one local list per released split in
+        OUT/lists (avprep build-list: the released entries whose media exist, in the released
+        order, with local paths), weights for the training split (recomputed on the local list
+        with the released formula, or with --keep-released-weights the released rows), and
+        OUT/report: per-list coverage, missing ids, the extraction failures
+        (extract_log.jsonl) and summary.txt / summary.json (avprep prepare-report).
+
+        The splits, the label CSV, the training split and its weight file come from the
+        dataset's manifest; the splits whose released list is in --lists are prepared. Without
+        --lists the released files are fetched (as avprep fetch <dataset>-lists) into
+        released/<dataset>-lists of avprep's cache folder ($AVPREP_CACHE, else
+        $XDG_CACHE_HOME/avprep, else ~/.cache/avprep). Running it again after adding videos extracts only the new
+        ones and rebuilds the lists.
+
+        Exit status: 0 the run finished, also when some clips failed (they are in OUT/report);
+        2 unusable input (no released list, no label CSV, a weight file that does not match its
+        list, a videos folder without videos, a fetch that failed): nothing is extracted then.
+        """,
+        """
+        avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \
+            --lists /data/released --workers 16
+        avprep prepare vggsound --videos /data/vgg_downloads --out /data/vgg_prepared
+        """,
+        _prepare)
+    p.add_argument("dataset", choices=DATASETS, help="the dataset the videos belong to")
+    p.add_argument("--videos", required=True, metavar="DIR",
+                   help="folder of downloaded videos (searched recursively), or a text file "
+                        "with one path per line")
+    add_option(p, "--out", required=True, metavar="DIR",
+               help="output folder: audio/, frames/, lists/, report/")
+    p.add_argument("--lists", metavar="DIR",
+                   help="folder of the released lists, label CSV and weights (default: fetch "
+                        "them into the cache)")
+    p.add_argument("--cache", metavar="DIR",
+                   help="without --lists, fetch into DIR/<dataset>-lists (default: the released/ part of avprep's "
+                        "cache folder)")
+    add_option(p, "--workers", type=int, default=default_workers(), metavar="N",
+               help="extraction processes (default: the CPUs available, %(default)s here; "
+                    "0 runs in this process)")
+    p.add_argument("--keep-released-weights", action="store_true",
+                   help="give the training split the released weights of its kept entries "
+                        "instead of recomputing them")
+    add_engine_options(p)
+
     p = add_command(
         subparsers, "build-list",
         "keep the released entries whose media exist locally, with local paths and weights",
@@ -54,9 +106,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--frame-dir", required=True, metavar="F", help="folder of frame_<i>/<id>.jpg")
     p.add_argument("-o", "--output", required=True, metavar="OUT.json",
                    help="the local list to write")
-    p.add_argument("--labels", metavar="CSV",
+    add_option(p, "--labels", metavar="CSV",
                    help="label CSV (default: the class_labels_indices*.csv beside RELEASED)")
-    p.add_argument("--weights", metavar="RELEASED_WEIGHT.csv",
+    add_option(p, "--weights", metavar="RELEASED_WEIGHT.csv",
                    help="the released weight file of RELEASED (checked row for row)")
     p.add_argument("--weights-out", metavar="OUT_WEIGHT.csv",
                    help="write weights for the local list here")
@@ -98,9 +150,29 @@ def find_label_csv(released: Path) -> Optional[Path]:
     return None
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from avprep.prepare import prepare_dataset
+
+    if args.workers < 0:
+        raise InputError("--workers must be 0 or more")
+    check_engine_options(args)
+
+    def say(text: str) -> None:
+        print(text, flush=True)
+
+    def note(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    prepare_dataset(args.dataset, args.videos, args.out, lists=args.lists, workers=args.workers,
+                    keep_released_weights=args.keep_released_weights, cache=args.cache,
+                    engine=args.engine, address=args.address, say=say, note=note)
+    return 0
+
+
 def _build_list(args: argparse.Namespace) -> int:
     from avprep.lists import read_labels, read_list, read_weights
     from avprep.lists.build import build_list, write_build
+    from avprep.prepare.report import format_build, unusable_build_notes
 
     released_path = Path(args.released)
     released = read_list(released_path)
@@ -129,25 +201,15 @@ def _build_list(args: argparse.Namespace) -> int:
     write_build(result, args.output, weights_out=args.weights_out, report_dir=args.report,
                 released=released, labels=labels, sources=sources)
 
-    s = result.summary()
-    line = (f"{Path(args.output).name}: kept {s['kept']} of {s['released']} released entries "
-            f"({100 * s['kept_fraction']:.1f}%), {s['missing']} missing")
-    if weights_wanted:
-        line += f", weights {result.weight_mode}"
-    print(line)
-    if result.unsafe:
-        first = result.unsafe[0]
-        print(f"avprep build-list: {len(result.unsafe)} released entries have ids that cannot "
-              f"name a file and were left out (first: entry {first[0]} {first[1]!r}: {first[2]})",
-              file=sys.stderr)
-    if s["kept"] == 0 and s["released"] > 0:
-        print(f"avprep build-list: none of the {s['released']} released entries has local media "
-              f"under {args.audio_dir} and {args.frame_dir}", file=sys.stderr)
-    return 1 if result.unsafe or (s["kept"] == 0 and s["released"] > 0) else 0
+    print(format_build(Path(args.output).name, result))
+    notes = unusable_build_notes(result, args.audio_dir, args.frame_dir)
+    for text in notes:
+        print(f"avprep build-list: {text}", file=sys.stderr)
+    return 1 if notes else 0
 
 
 def _prepare_report(args: argparse.Namespace) -> int:
-    from avprep.lists.build import summarize, write_summary
+    from avprep.prepare.report import summarize, write_summary
 
     summary = summarize(args.report_dir, log=args.log, lists_dir=args.lists,
                         audio_dir=args.audio_dir, frame_dir=args.frame_dir)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avprep.cli import add_command, add_engine_options, check_engine_options, print_failures
+from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
+                        print_failures)
 from avprep.errors import InputError, WriteError
 
 
@@ -52,11 +53,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         _pack)
     p.add_argument("list", nargs="?", metavar="LIST", help="JSON data list to pack")
     p.add_argument("-o", "--output", metavar="DIR", help="pack folder to write (or continue)")
-    p.add_argument("--labels", metavar="CSV",
+    add_option(p, "--labels", metavar="CSV",
                    help="label CSV: check every label and store class indices")
     p.add_argument("--shard-size", type=int, default=1000, metavar="N",
                    help="list entries per shard (default 1000)")
-    p.add_argument("--workers", type=int, default=1, metavar="N",
+    add_option(p, "--workers", type=int, default=1, metavar="N",
                    help="shards packed in parallel (default 1; with --engine ray: Ray tasks at "
                         "once)")
     p.add_argument("--fbank", nargs="?", const="float32", choices=("float32", "float16"),

@@ -31,7 +31,7 @@ avprep train finetune --data-train train.json --data-val eval.json \\
 """
 
 EVAL_EXAMPLE = """
-avprep eval --data-eval audioset_eval.json --label-csv class_labels_indices.csv \\
+avprep eval --data-eval audioset_eval.json --labels class_labels_indices.csv \\
     --n_class 527 --model as-46.6.pth --json eval.json
 """
 

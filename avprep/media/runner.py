@@ -85,6 +85,23 @@ def parse_shard(text: Optional[str]) -> Tuple[int, int]:
     return index, count
 
 
+def default_log_path(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike] = None,
+                     shard: Tuple[int, int] = (0, 1)) -> Path:
+    """Where the failure log goes when none is named: beside the audio folder (the frame folder
+    with no audio), named after it: ``out/audio`` -> ``out/audio.extract-failures.jsonl``, or
+    ``out/audio.extract-failures.shard-<i>-of-<N>.jsonl`` for shard i of N. Never inside an
+    output folder, never in the current folder by accident."""
+    folder = audio_dir if audio_dir is not None else frame_dir
+    if folder is None:
+        raise InputError("nothing to extract: give an audio folder, a frame folder, or both")
+    where = Path(os.path.abspath(os.fspath(folder)))
+    if not where.name:  # a file-system root has no beside
+        raise InputError("no default failure log beside a file-system root; pass --log",
+                         path=where)
+    suffix = ".jsonl" if shard[1] == 1 else f".shard-{shard[0]}-of-{shard[1]}.jsonl"
+    return where.with_name(f"{where.name}.extract-failures{suffix}")
+
+
 def shard_of(key: str, count: int) -> int:
     """The shard (0..count-1) of ``key``: a CRC-32 of its UTF-8 bytes, stable across runs."""
     return zlib.crc32(key.encode("utf-8", "surrogatepass")) % count
@@ -227,14 +244,15 @@ def _inside(path: Path, folder: Optional[PathLike]) -> bool:
 
 
 def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
-                log_path: PathLike, workers: int = 1, scheme: Optional[str] = None,
+                log_path: Optional[PathLike] = None, workers: int = 1, scheme: Optional[str] = None,
                 shard: Tuple[int, int] = (0, 1), engine: str = "local",
                 clip_timeout: Optional[float] = DEFAULT_CLIP_TIMEOUT,
                 show_progress: bool = True, address: Optional[str] = None) -> Summary:
     """Extract every clip of ``source`` (a folder or a list file); return the run's counts.
 
     ``audio_dir`` or ``frame_dir`` None leaves that output out. Failures are recorded in
-    ``log_path`` (JSON lines) and counted; :class:`InputError` is raised only for unusable input.
+    ``log_path`` (JSON lines; None: :func:`default_log_path`) and counted; :class:`InputError`
+    is raised only for unusable input.
     ``address`` is passed to engines that join a cluster (``engine='ray'``).
     """
     from avprep.media.engines import get_engine
@@ -242,7 +260,8 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
 
     if audio_dir is None and frame_dir is None:
         raise InputError("nothing to extract: give an audio folder, a frame folder, or both")
-    log_path = Path(log_path)
+    log_path = Path(log_path) if log_path is not None else default_log_path(audio_dir, frame_dir,
+                                                                            shard)
     for folder in (audio_dir, frame_dir):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise InputError("output folder is a file", path=folder)

@@ -4,7 +4,10 @@
 ``run_cavmae_pretrain.py`` and ``run_cavmae_ft.py`` with the same names (dashes become
 underscores) and the same argparse defaults, plus a few avprep additions (``model_size``, ``seed``,
 ``resume``, ``amp``). ``EvalConfig`` is what ``avprep eval`` needs. ``add_options`` puts the
-options on an argparse parser with the original flag spellings; ``from_args`` builds a config back.
+options on an argparse parser with the original flag spellings (five of them, ``--label-csv``,
+``-b``, ``-w``/``--num-workers``, ``--weight_file`` and ``--target_length``, shown under the
+spelling every avprep command uses: ``--labels``, ``--batch-size``, ``--workers``, ``--weights``,
+``--target-length``); ``from_args`` builds a config back.
 
 Where the original's default is None and its loader then has no usable value (``dataset_mean``,
 ``dataset_std``, ``target_length``), the published value is used: -5.081, 4.4849, 1024. One
@@ -209,7 +212,7 @@ def _options() -> Dict[str, Option]:
         Option(["--data-val"], "data_val", "validation data list (JSON), evaluated every epoch"),
         Option(["--data-eval"], "data_eval",
                "evaluation data list (JSON) for the final evaluation (default: --data-val)"),
-        Option(["--label-csv"], "label_csv", "label CSV (index,mid,display_name)"),
+        Option(["--labels"], "label_csv", "label CSV (index,mid,display_name)"),
         Option(["--n_class"], "n_class", "number of classes", int),
         Option(["--model"], "model",
                "model kind: cav-mae (pretraining) or cav-mae-ft (fine-tuning); optional"),
@@ -220,7 +223,7 @@ def _options() -> Dict[str, Option]:
                f"fbank normalization mean (None: {DEFAULT_MEAN})", float),
         Option(["--dataset_std"], "dataset_std",
                f"fbank normalization std (None: {DEFAULT_STD})", float),
-        Option(["--target_length"], "target_length",
+        Option(["--target-length"], "target_length",
                f"fbank frames per clip (None: {DEFAULT_TARGET_LENGTH})", int),
         Option(["--noise"], "noise", "add noise and a time roll to the training fbank", b,
                metavar="BOOL"),
@@ -229,9 +232,9 @@ def _options() -> Dict[str, Option]:
         Option(["--optim"], "optim",
                "optimizer; accepted for compatibility: the original trains with Adam either way",
                choices=["adam", "sgd"]),
-        Option(["-b", "--batch-size"], "batch_size", "mini-batch size (per process)", int,
+        Option(["--batch-size"], "batch_size", "mini-batch size (per process)", int,
                metavar="N"),
-        Option(["-w", "--num-workers"], "num_workers", "data-loading workers per process", int,
+        Option(["--workers"], "num_workers", "data-loading workers per process", int,
                metavar="NW"),
         Option(["--n-epochs"], "n_epochs", "number of training epochs", int),
         Option(["--lr_patience"], "lr_patience",
@@ -254,7 +257,7 @@ def _options() -> Dict[str, Option]:
         Option(["--mixup"], "mixup", "probability (0-1) that a training sample is mixed up",
                float),
         Option(["--bal"], "bal", "'bal' turns on balanced sampling by the sample-weight CSV"),
-        Option(["--weight_file"], "weight_file",
+        Option(["--weights"], "weight_file",
                "sample-weight CSV: a path, or a suffix S naming <data-train minus .json>_S.csv "
                "(None: <data-train minus .json>_weight.csv)"),
         Option(["--pretrain_path"], "pretrain_path",
@@ -312,7 +315,10 @@ def add_options(parser: argparse.ArgumentParser, config_class: Type[C],
     """Add an option for every field of ``config_class`` with the field's default.
 
     ``overrides`` replaces help texts by field name (``avprep eval`` reads ``--model`` as a path).
+    Each option also takes its other spellings (:func:`avprep.cli.add_option`), named in its help.
     """
+    from avprep.cli import add_option
+
     overrides = overrides or {}
     defaults = config_class()
     for f in dataclasses.fields(config_class):
@@ -325,7 +331,7 @@ def add_options(parser: argparse.ArgumentParser, config_class: Type[C],
         for key in ("choices", "metavar", "nargs", "const"):
             if getattr(opt, key) is not None:
                 kwargs[key] = getattr(opt, key)
-        parser.add_argument(*opt.flags, **kwargs)
+        add_option(parser, *opt.flags, mention=True, **kwargs)
 
 
 def from_args(args: argparse.Namespace, config_class: Type[C]) -> C:
@@ -342,9 +348,9 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
     if cfg.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {cfg.batch_size}")
     if cfg.num_workers < 0:
-        raise InputError(f"--num-workers must not be negative, got {cfg.num_workers}")
+        raise InputError(f"--workers must not be negative, got {cfg.num_workers}")
     if isinstance(cfg, EvalConfig):
-        for flag, value in (("--data-eval", cfg.data_eval), ("--label-csv", cfg.label_csv),
+        for flag, value in (("--data-eval", cfg.data_eval), ("--labels", cfg.label_csv),
                             ("--model", cfg.model)):
             if not value:
                 raise InputError(f"{flag} is required")
@@ -352,7 +358,7 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
             raise InputError(f"--ftmode must be one of {FT_MODES}, got {cfg.ftmode!r}")
         return
     for flag, value in (("--data-train", cfg.data_train), ("--data-val", cfg.data_val),
-                        ("--label-csv", cfg.label_csv), ("--exp-dir", cfg.exp_dir)):
+                        ("--labels", cfg.label_csv), ("--exp-dir", cfg.exp_dir)):
         if not value:
             raise InputError(f"{flag} is required")
     if cfg.n_epochs < 1:

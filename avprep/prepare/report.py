@@ -1,0 +1,164 @@
+"""The summary of a preparation run: what extraction failed, what each list kept, where it all is.
+
+:func:`summarize` reads what the steps left in a report folder (the ``<name>_build.json`` file that
+:func:`avprep.lists.build.write_build` writes for each list) and the extraction log
+(:func:`read_failure_log`); :func:`format_summary` turns it into a few lines for people and
+:func:`write_summary` writes ``summary.json`` and ``summary.txt``. ``avprep prepare-report`` and
+:func:`avprep.prepare.prepare_dataset` end with these.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from pathlib import Path
+from typing import Dict, List, Optional, Union
+
+from avprep import atomic
+from avprep.errors import InputError
+from avprep.lists.build import BuildResult, MediaIndex
+
+PathLike = Union[str, "os.PathLike[str]"]
+
+SUMMARY_JSON = "summary.json"
+SUMMARY_TXT = "summary.txt"
+
+
+def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
+    """The failure records of an ``avprep extract`` JSON-lines log (id, path, stage, reason).
+
+    Records that say the clip succeeded (``"ok": true`` or ``"status": "ok"``) and lines that are
+    not objects (a summary line, say) are skipped; for a clip recorded several times, the last
+    record wins. A line that is not JSON is an :class:`InputError` naming the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("extraction log not found", path)
+    data = path.read_bytes()
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise InputError(f"not UTF-8 text: {err.reason}", path, f"line {line}") from None
+    latest: Dict[str, Dict[str, object]] = {}
+    for number, line in enumerate(io.StringIO(text, newline=None), 1):  # as open() splits
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise InputError(f"not a JSON line: {err.msg}", path, f"line {number}") from None
+        if not isinstance(record, dict) or "reason" not in record and "error" not in record:
+            continue
+        key = str(record.get("path") or record.get("id"))
+        if record.get("ok") is True or record.get("status") == "ok":
+            latest.pop(key, None)
+            continue
+        latest[key] = record
+    return list(latest.values())
+
+
+def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
+              lists_dir: Optional[PathLike] = None, audio_dir: Optional[PathLike] = None,
+              frame_dir: Optional[PathLike] = None) -> Dict[str, object]:
+    """Gather what a preparation run left: each list's build summary, the failures, the media.
+
+    ``report_dir`` holds the ``<name>_build.json`` files that :func:`write_build` writes; ``log``
+    is the extraction log. Returns a JSON-ready dict.
+    """
+    report_dir = Path(report_dir)
+    if not report_dir.is_dir():
+        raise InputError("report folder not found", report_dir)
+    lists = []
+    for path in sorted(report_dir.glob("*_build.json")):
+        try:
+            lists.append(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
+            raise InputError(f"unreadable build summary: {err}", path) from None
+    summary: Dict[str, object] = {"lists": lists}
+    if log is not None:
+        failures = read_failure_log(log)
+        by_stage: Dict[str, int] = {}
+        for record in failures:
+            stage = str(record.get("stage", "unknown"))
+            by_stage[stage] = by_stage.get(stage, 0) + 1
+        summary["extraction"] = {"log": os.path.abspath(log), "failed": len(failures),
+                                 "failed_by_stage": by_stage,
+                                 "failures": [{k: record.get(k) for k in
+                                               ("id", "path", "stage", "reason")}
+                                              for record in failures]}
+    if audio_dir is not None and frame_dir is not None:
+        summary["media"] = {"audio_dir": os.path.abspath(audio_dir),
+                            "frame_dir": os.path.abspath(frame_dir),
+                            "complete_clips": len(MediaIndex(audio_dir, frame_dir).ids())}
+    if lists_dir is not None:
+        summary["lists_dir"] = os.path.abspath(lists_dir)
+    summary["report_dir"] = os.path.abspath(report_dir)
+    return summary
+
+
+def format_summary(summary: Dict[str, object], title: str = "avprep preparation") -> str:
+    """The summary as a few lines of text for people."""
+    lines = [title]
+    media = summary.get("media")
+    if media:
+        lines.append(f"  media: {media['complete_clips']} clips with a wav and 10 frames "
+                     f"in {media['audio_dir']} and {media['frame_dir']}")
+    extraction = summary.get("extraction")
+    if extraction:
+        stages = ", ".join(f"{k} {v}" for k, v in sorted(extraction["failed_by_stage"].items()))
+        lines.append(f"  extraction failures: {extraction['failed']}"
+                     + (f" ({stages})" if stages else "") + f"; log: {extraction['log']}")
+        for record in extraction["failures"][:5]:
+            lines.append(f"    {record.get('id')}: {record.get('stage')}: {record.get('reason')}")
+    for item in summary.get("lists", []):
+        text = (f"  {item['list']}: {item['kept']} of {item['released']} released entries "
+                f"({100 * item['kept_fraction']:.1f}%), {item['missing']} missing")
+        if item.get("weights"):
+            text += f", weights {item['weights']}"
+        lines.append(text)
+        for key in ("list", "weights"):
+            path = item.get("outputs", {}).get(key)
+            if path:
+                lines.append(f"    {key}: {path}")
+    if not summary.get("lists"):
+        lines.append("  no list was built (no released split found?)")
+    lines.append(f"  report: {summary['report_dir']}")
+    return "\n".join(lines) + "\n"
+
+
+def write_summary(report_dir: PathLike, summary: Dict[str, object],
+                  title: str = "avprep preparation") -> str:
+    """Write ``summary.json`` and ``summary.txt`` into ``report_dir`` atomically; return the text."""
+    text = format_summary(summary, title)
+    atomic.remove_stale_temps_of(Path(report_dir) / SUMMARY_JSON, Path(report_dir) / SUMMARY_TXT)
+    atomic.write_text(Path(report_dir) / SUMMARY_JSON, json.dumps(summary, indent=1) + "\n")
+    atomic.write_text(Path(report_dir) / SUMMARY_TXT, text)
+    return text
+
+
+def format_build(name: str, result: BuildResult) -> str:
+    """The line ``build-list`` prints for the list ``name``: kept of released, missing, weights."""
+    s = result.summary()
+    line = (f"{name}: kept {s['kept']} of {s['released']} released entries "
+            f"({100 * s['kept_fraction']:.1f}%), {s['missing']} missing")
+    if result.weight_mode:
+        line += f", weights {result.weight_mode}"
+    return line
+
+
+def unusable_build_notes(result: BuildResult, audio_dir: PathLike,
+                         frame_dir: PathLike) -> List[str]:
+    """What is wrong with a written list (empty when nothing): released ids that cannot name a
+    file (left out), or no released entry with local media under ``audio_dir``/``frame_dir``."""
+    notes = []
+    if result.unsafe:
+        first = result.unsafe[0]
+        notes.append(f"{len(result.unsafe)} released entries have ids that cannot name a file "
+                     f"and were left out (first: entry {first[0]} {first[1]!r}: {first[2]})")
+    if len(result.kept) == 0 and result.released_count > 0:
+        notes.append(f"none of the {result.released_count} released entries has local media "
+                     f"under {audio_dir} and {frame_dir}")
+    return notes
