@@ -36,8 +36,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         dataset's manifest; the splits whose released list is in --lists are prepared. Without
         --lists the released files are fetched (as avprep fetch <dataset>-lists) into
         released/<dataset>-lists of avprep's cache folder ($AVPREP_CACHE, else
-        $XDG_CACHE_HOME/avprep, else ~/.cache/avprep). Running it again after adding videos extracts only the new
-        ones and rebuilds the lists.
+        $XDG_CACHE_HOME/avprep, else ~/.cache/avprep). Running it again after adding videos
+        extracts only the new ones and rebuilds the lists.
 
         Exit status: 0 the run finished, also when some clips failed (they are in OUT/report);
         2 unusable input (no released list, no label CSV, a weight file that does not match its
@@ -59,8 +59,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="folder of the released lists, label CSV and weights (default: fetch "
                         "them into the cache)")
     p.add_argument("--cache", metavar="DIR",
-                   help="without --lists, fetch into DIR/<dataset>-lists (default: the released/ part of avprep's "
-                        "cache folder)")
+                   help="without --lists, fetch into DIR/<dataset>-lists (default: the "
+                        "released/ part of avprep's cache folder)")
     add_option(p, "--workers", type=int, default=default_workers(), metavar="N",
                help="extraction processes (default: the CPUs available, %(default)s here; "
                     "0 runs in this process)")
