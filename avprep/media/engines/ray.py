@@ -1,8 +1,11 @@
 """The Ray engine: each item a Ray task, on a local Ray cluster started here or on an existing one.
 
 With no address (and no ``RAY_ADDRESS`` in the environment) the engine starts a private Ray
-cluster on this machine, bound to 127.0.0.1 with no dashboard, with ``workers`` CPUs, its own
-temporary folder and workers at normal priority, and shuts it down in :meth:`RayEngine.close`.
+cluster on this machine, with no dashboard, with ``workers`` CPUs, its own temporary folder and
+workers at normal priority, and shuts it down in :meth:`RayEngine.close`. Every listener of that
+cluster (GCS, raylet, object manager, runtime-env agent, the driver's and workers' gRPC servers)
+binds to 127.0.0.1 (:func:`loopback_only`): Ray has no authentication, so a cluster reachable from
+other hosts could be joined by anyone on the network for the length of the run.
 With an address it joins that cluster as a driver and only disconnects when done: it never
 stops a cluster it did not start.
 When this process is already connected to Ray (``ray.init`` was called), that session is used
@@ -28,6 +31,7 @@ working folder.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import shutil
@@ -49,6 +53,9 @@ LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 DEFAULT_MAX_RETRIES = 3
 #: Most items per task when the batch size is chosen automatically.
 MAX_AUTO_BATCH = 16
+#: Ray's switch for single-node clusters (its default on macOS and Windows): "0" keeps the node's
+#: address on loopback instead of replacing 127.0.0.1 by the host's external address.
+SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _run_one(fn: Callable[[Any], Any], item: Any) -> Tuple[bool, Any]:
@@ -114,6 +121,34 @@ def session_root() -> str:
     else:  # the same path again: a new session may touch the last one's folder, keep it one
         os.makedirs(_session_root, mode=0o700, exist_ok=True)
     return _session_root
+
+
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """While inside, a cluster started by ``ray.init(_node_ip_address="127.0.0.1")`` listens on
+    127.0.0.1 only.
+
+    Ray binds its servers to the node's address, to every interface unless that address is
+    127.0.0.1, and replaces a loopback ``_node_ip_address`` by the host's external address unless
+    multi-node clusters are off. This turns them off for the start of the cluster: in this
+    process (``ray_constants`` is read when the address is resolved) and in the environment the
+    cluster's processes inherit. Both are restored on exit, so that a later ``ray.init`` joining
+    a real cluster is not affected.
+    """
+    from ray._private import ray_constants
+
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    saved_env = os.environ.get(SINGLE_NODE_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[SINGLE_NODE_ENV] = "0"
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(SINGLE_NODE_ENV, None)
+        else:
+            os.environ[SINGLE_NODE_ENV] = saved_env
 
 
 def check_address(address: str, timeout: float = 10.0) -> None:
@@ -187,9 +222,12 @@ class RayEngine:
                                      f"{' '.join(str(err).split())}") from None
             else:
                 self._temp_dir = session_root()
-                ray.init(address="local", num_cpus=self.workers, _node_ip_address="127.0.0.1",
-                         object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                         _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG, **quiet)
+                with loopback_only():
+                    ray.init(address="local", num_cpus=self.workers,
+                             _node_ip_address="127.0.0.1",
+                             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                             _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG,
+                             **quiet)
             self._owns_session = True
         self._ray = ray
         return ray
@@ -308,5 +346,6 @@ class RayEngine:
                 ray.cancel(gen, force=True)
 
 
-__all__ = ["RayEngine", "check_address", "remove_temp_dir", "session_root", "DEFAULT_MAX_RETRIES",
-           "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG", "MAX_AUTO_BATCH"]
+__all__ = ["RayEngine", "check_address", "loopback_only", "remove_temp_dir", "session_root",
+           "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG", "MAX_AUTO_BATCH",
+           "SINGLE_NODE_ENV"]
