@@ -7,7 +7,8 @@ cluster (GCS, raylet, object manager, runtime-env agent, the driver's and worker
 binds to 127.0.0.1 (:func:`loopback_only`): Ray has no authentication, so a cluster reachable from
 other hosts could be joined by anyone on the network for the length of the run.
 With an address it joins that cluster as a driver and only disconnects when done: it never
-stops a cluster it did not start.
+stops a cluster it did not start; a cluster at a loopback address is joined on loopback
+(:func:`on_loopback`).
 When this process is already connected to Ray (``ray.init`` was called), that session is used
 and left as it is.
 
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -151,6 +153,22 @@ def loopback_only() -> Iterator[None]:
             os.environ[SINGLE_NODE_ENV] = saved_env
 
 
+def on_loopback(address: str) -> bool:
+    """Whether a ``host:port`` cluster address is on this machine's loopback interface.
+
+    Such a cluster (one started with ``--node-ip-address 127.0.0.1``, or the private cluster of
+    another run) is joined under :func:`loopback_only`: otherwise Ray would replace 127.0.0.1 by
+    the host's external address, where that cluster does not listen.
+    """
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_address(address: str, timeout: float = 10.0) -> None:
     """Raise :class:`InputError` when nothing listens at a ``host:port`` cluster address.
 
@@ -216,7 +234,8 @@ class RayEngine:
             if address:
                 check_address(address)
                 try:
-                    ray.init(address=address, **quiet)
+                    with loopback_only() if on_loopback(address) else contextlib.nullcontext():
+                        ray.init(address=address, **quiet)
                 except (ConnectionError, ValueError, RuntimeError) as err:
                     raise InputError(f"cannot join the Ray cluster at {address}: "
                                      f"{' '.join(str(err).split())}") from None
@@ -346,6 +365,6 @@ class RayEngine:
                 ray.cancel(gen, force=True)
 
 
-__all__ = ["RayEngine", "check_address", "loopback_only", "remove_temp_dir", "session_root",
-           "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG", "MAX_AUTO_BATCH",
-           "SINGLE_NODE_ENV"]
+__all__ = ["RayEngine", "check_address", "loopback_only", "on_loopback", "remove_temp_dir",
+           "session_root", "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG",
+           "MAX_AUTO_BATCH", "SINGLE_NODE_ENV"]
