@@ -1,10 +1,11 @@
 """Ctrl-C on a run of the local engine: one ``interrupted`` line, exit 130, nothing half-written.
 
 A terminal sends SIGINT to the whole process group, workers included. ``avprep pack --workers 2``
-runs in a process group of its own and the group gets SIGINT at the two moments where workers
-used to print tracebacks: while the worker pool starts (the fork server still importing torch)
-and while shards are being written. The run must print only ``avprep pack: interrupted``, exit
+runs in a process group of its own and the group gets SIGINT while the worker pool starts (the
+fork server still importing torch: where workers printed tracebacks) and while shards are being
+written. The run must print only ``avprep pack: interrupted``, exit
 130, leave no temporary and no record without its shard, and a later run must finish the pack.
+``extract --workers 2``, on the same engine, behaves the same.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import pytest
 from avprep.cli import main
 from avprep.store import open_store
 from conftest import ROOT
-from hardening.tools import temporaries
+from hardening.tools import temporaries, tiny_clips
 from test_store import make_media, write_list
 
 ENTRIES = 16
@@ -110,3 +111,17 @@ def test_ctrl_c_on_pack_with_workers_prints_one_line(listing, tmp_path, moment):
 
     assert main(["pack", str(listing), "-o", str(out), "--shard-size", "2", "--fbank"]) == 0
     assert open_store(out).video_ids == [f"clip_{k}" for k in range(ENTRIES)]
+
+
+def test_ctrl_c_on_extract_with_workers_prints_one_line(tmp_path):
+    """The same engine, the same behaviour: extract interrupted while its workers start."""
+    videos = tmp_path / "videos"
+    tiny_clips(videos, 4)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "avprep", "extract", str(videos), "--audio-dir", str(out / "A"),
+           "--frame-dir", str(out / "F"), "--log", str(tmp_path / "log.jsonl"), "--workers", "2"]
+    run = interrupt_when(cmd, fork_server_importing)
+    assert run.returncode == 130, run.stderr
+    assert run.stderr.splitlines() == ["avprep extract: interrupted"], run.stderr
+    out.mkdir(exist_ok=True)
+    assert not temporaries(out)
