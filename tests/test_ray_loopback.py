@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Set, Tuple
 
-from avprep.media.engines.ray import SINGLE_NODE_ENV, loopback_only
+from avprep.media.engines.ray import SINGLE_NODE_ENV, loopback_only, on_loopback
 from avprep.synth import make_clip
 
 LISTEN = "0A"  # TCP state in /proc/net/tcp*
@@ -143,3 +143,10 @@ def test_loopback_only_restores_what_it_changed(monkeypatch):
     with loopback_only():
         pass
     assert SINGLE_NODE_ENV not in os.environ
+
+
+def test_on_loopback_tells_a_cluster_on_this_machine_from_others():
+    assert on_loopback("127.0.0.1:6379") and on_loopback("localhost:1") and on_loopback("[::1]:1")
+    assert on_loopback("127.0.1.1:6379")
+    assert not on_loopback("10.0.0.1:6379") and not on_loopback("auto")
+    assert not on_loopback("head.example:6379") and not on_loopback("ray://127.0.0.2")

@@ -130,12 +130,12 @@ def loopback_only() -> Iterator[None]:
     """While inside, a cluster started by ``ray.init(_node_ip_address="127.0.0.1")`` listens on
     127.0.0.1 only.
 
-    Ray binds its servers to the node's address, to every interface unless that address is
-    127.0.0.1, and replaces a loopback ``_node_ip_address`` by the host's external address unless
-    multi-node clusters are off. This turns them off for the start of the cluster: in this
-    process (``ray_constants`` is read when the address is resolved) and in the environment the
-    cluster's processes inherit. Both are restored on exit, so that a later ``ray.init`` joining
-    a real cluster is not affected.
+    Ray binds its servers to every interface unless the node's address is 127.0.0.1, and it
+    replaces a loopback ``_node_ip_address`` by the host's external address unless multi-node
+    clusters are off. This turns them off while the cluster starts (its processes take the
+    address they are given on their command lines): in this process (``ray_constants`` is read
+    when the address is resolved) and in the environment the cluster's processes inherit. Both
+    are restored on exit, so that a later ``ray.init`` joining a real cluster is not affected.
     """
     from ray._private import ray_constants
 
