@@ -158,8 +158,10 @@ class LocalEngine:
     def _map_pool(self, fn, items) -> Iterator[Outcome]:
         queue: Deque[Any] = deque(items)
         ctx = self._ctx or _context_for(fn)
-        pool = [_Worker(ctx, fn) for _ in range(min(self.workers, max(len(queue), 1)))]
+        pool: list = []
         try:
+            for _ in range(min(self.workers, max(len(queue), 1))):  # a Ctrl-C here stops them too
+                pool.append(_Worker(ctx, fn))
             while True:
                 for worker in pool:
                     if not worker.busy and queue:
