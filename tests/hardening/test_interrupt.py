@@ -3,8 +3,8 @@
 A terminal sends SIGINT to the whole process group, workers included. ``avprep pack --workers 2``
 runs in a process group of its own and the group gets SIGINT while the worker pool starts (the
 fork server still importing torch: where workers printed tracebacks) and while shards are being
-written. The run must print only ``avprep pack: interrupted``, exit
-130, leave no temporary and no record without its shard, and a later run must finish the pack.
+written. The run must print only ``avprep pack: interrupted``, exit 130, leave no temporary and
+no record without its shard, and a later run must finish the pack.
 ``extract --workers 2``, on the same engine, behaves the same.
 """
 
