@@ -26,7 +26,7 @@ from typing import List
 from avprep.media.clip import ClipTask, process_clip
 from avprep.media.engines.local import LocalEngine
 from avprep.media.engines.ray import (LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine,
-                                      remove_temp_dir, session_root)
+                                      loopback_only, remove_temp_dir, session_root)
 from avprep.media.runner import find_inputs, run_extract
 from avprep.synth import make_clip
 
@@ -55,10 +55,11 @@ def start_ray(workers: int, temp: str) -> float:
     import ray
 
     start = time.perf_counter()
-    ray.init(address="local", num_cpus=workers, include_dashboard=False,
-             _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=logging.ERROR,
-             object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp,
-             _system_config=LOCAL_SYSTEM_CONFIG)
+    with loopback_only():
+        ray.init(address="local", num_cpus=workers, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=logging.ERROR,
+                 object_store_memory=LOCAL_OBJECT_STORE_BYTES, _temp_dir=temp,
+                 _system_config=LOCAL_SYSTEM_CONFIG)
     ray.get(ray.remote(lambda: None).remote())  # a worker is up
     return time.perf_counter() - start
 

@@ -85,7 +85,8 @@ def bench_engines(root: Path, listing: Path, clips: int, shard_size: int, fbank,
 
     import ray
 
-    from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, remove_temp_dir, session_root
+    from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
+                                          session_root)
 
     runs = {}
     reference = None
@@ -95,10 +96,11 @@ def bench_engines(root: Path, listing: Path, clips: int, shard_size: int, fbank,
             if engine == "ray":  # a cluster of n CPUs, as the engine starts for n workers
                 temp = session_root()
                 t = time.perf_counter()
-                ray.init(address="local", num_cpus=n, include_dashboard=False,
-                         _node_ip_address="127.0.0.1", log_to_driver=False,
-                         logging_level=logging.ERROR, object_store_memory=128 * 2**20,
-                         _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
+                with loopback_only():
+                    ray.init(address="local", num_cpus=n, include_dashboard=False,
+                             _node_ip_address="127.0.0.1", log_to_driver=False,
+                             logging_level=logging.ERROR, object_store_memory=128 * 2**20,
+                             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
                 ray_start.append(time.perf_counter() - t)
             try:
                 out = root / f"pack-{engine}-{n}"

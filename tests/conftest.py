@@ -47,12 +47,15 @@ def ray_session(request):
 
     import ray
 
-    from avprep.media.engines.ray import LOCAL_SYSTEM_CONFIG, remove_temp_dir, session_root
+    from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
+                                          session_root)
 
     temp = session_root()
-    ray.init(address="local", num_cpus=2, include_dashboard=False, _node_ip_address="127.0.0.1",
-             log_to_driver=False, logging_level=logging.ERROR, object_store_memory=100 * 2**20,
-             _temp_dir=temp, _system_config=LOCAL_SYSTEM_CONFIG)
+    with loopback_only():
+        ray.init(address="local", num_cpus=2, include_dashboard=False,
+                 _node_ip_address="127.0.0.1", log_to_driver=False, logging_level=logging.ERROR,
+                 object_store_memory=100 * 2**20, _temp_dir=temp,
+                 _system_config=LOCAL_SYSTEM_CONFIG)
     ray.cloudpickle.register_pickle_by_value(request.module)
     yield ray.get_runtime_context().gcs_address
     ray.shutdown()

@@ -4,11 +4,18 @@ Each worker is a process fed one item at a time over its own pipe. A worker that
 time limit is killed and replaced, and one that dies (a crash inside a decoder) is replaced; either
 way that item's outcome carries the reason and the run goes on. ``workers=0`` runs everything in
 this process (no time limit, no crash isolation): handy for debugging.
+
+Ctrl-C belongs to the parent: a terminal sends SIGINT to the whole process group, and workers (and
+the fork server they come from) ignore it, so that only the parent raises ``KeyboardInterrupt``; it
+stops its workers (a busy one is killed: the outputs are written atomically) and the command
+reports the interruption in one line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import signal
 import time
 from collections import deque
 from multiprocessing.connection import wait
@@ -17,8 +24,36 @@ from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Optional
 from avprep.media.engines import Outcome, error_reason
 
 
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """Block SIGINT in this thread while inside; a Ctrl-C typed meanwhile arrives on exit.
+
+    A process started inside inherits the blocked signal, so it cannot die of a Ctrl-C (with a
+    traceback) before :func:`_worker_main` ignores it: what the standard library does for its
+    resource tracker.
+    """
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # starting, it unblocks SIGINT here: it goes first
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _ignore_sigint() -> None:
+    """Ignore SIGINT from now on (a pending one is dropped), then stop blocking it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _worker_main(fn: Callable[[Any], Any], conn) -> None:
-    """Worker loop: receive an item, send back ``(True, value)`` or ``(False, reason)``."""
+    """Worker loop: receive an item, send back ``(True, value)`` or ``(False, reason)``.
+
+    SIGINT is ignored: the parent handles Ctrl-C and stops the workers.
+    """
+    _ignore_sigint()
     while True:
         try:
             item = conn.recv()
@@ -58,7 +93,17 @@ class _Worker:
         parent, child = ctx.Pipe(duplex=True)
         self.conn = parent
         self.process = ctx.Process(target=_worker_main, args=(fn, child), daemon=True)
-        self.process.start()
+        if ctx.get_start_method() == "forkserver":
+            # the server and every worker forked from it start with SIGINT blocked; it may take
+            # seconds to import fn's module, so the parent's own start is not held up
+            from multiprocessing import forkserver
+
+            with _sigint_blocked():
+                forkserver.ensure_running()
+            self.process.start()
+        else:
+            with _sigint_blocked():
+                self.process.start()
         child.close()
         self.item: Any = None
         self.busy = False
@@ -113,8 +158,10 @@ class LocalEngine:
     def _map_pool(self, fn, items) -> Iterator[Outcome]:
         queue: Deque[Any] = deque(items)
         ctx = self._ctx or _context_for(fn)
-        pool = [_Worker(ctx, fn) for _ in range(min(self.workers, max(len(queue), 1)))]
+        pool: list = []
         try:
+            for _ in range(min(self.workers, max(len(queue), 1))):  # a Ctrl-C here stops them too
+                pool.append(_Worker(ctx, fn))
             while True:
                 for worker in pool:
                     if not worker.busy and queue:

@@ -1,10 +1,14 @@
 """The Ray engine: each item a Ray task, on a local Ray cluster started here or on an existing one.
 
 With no address (and no ``RAY_ADDRESS`` in the environment) the engine starts a private Ray
-cluster on this machine, bound to 127.0.0.1 with no dashboard, with ``workers`` CPUs, its own
-temporary folder and workers at normal priority, and shuts it down in :meth:`RayEngine.close`.
+cluster on this machine, with no dashboard, with ``workers`` CPUs, its own temporary folder and
+workers at normal priority, and shuts it down in :meth:`RayEngine.close`. Every listener of that
+cluster (GCS, raylet, object manager, runtime-env agent, the driver's and workers' gRPC servers)
+binds to 127.0.0.1 (:func:`loopback_only`): Ray has no authentication, so a cluster reachable from
+other hosts could be joined by anyone on the network for the length of the run.
 With an address it joins that cluster as a driver and only disconnects when done: it never
-stops a cluster it did not start.
+stops a cluster it did not start; a cluster at a loopback address is joined on loopback
+(:func:`on_loopback`).
 When this process is already connected to Ray (``ray.init`` was called), that session is used
 and left as it is.
 
@@ -28,6 +32,8 @@ working folder.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ipaddress
 import logging
 import os
 import shutil
@@ -49,6 +55,9 @@ LOCAL_SYSTEM_CONFIG = {"worker_niceness": 0}
 DEFAULT_MAX_RETRIES = 3
 #: Most items per task when the batch size is chosen automatically.
 MAX_AUTO_BATCH = 16
+#: Ray's switch for single-node clusters (its default on macOS and Windows): "0" keeps the node's
+#: address on loopback instead of replacing 127.0.0.1 by the host's external address.
+SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 
 
 def _run_one(fn: Callable[[Any], Any], item: Any) -> Tuple[bool, Any]:
@@ -116,6 +125,50 @@ def session_root() -> str:
     return _session_root
 
 
+@contextlib.contextmanager
+def loopback_only() -> Iterator[None]:
+    """While inside, a cluster started by ``ray.init(_node_ip_address="127.0.0.1")`` listens on
+    127.0.0.1 only.
+
+    Ray binds its servers to every interface unless the node's address is 127.0.0.1, and it
+    replaces a loopback ``_node_ip_address`` by the host's external address unless multi-node
+    clusters are off. This turns them off while the cluster starts (its processes take the
+    address they are given on their command lines): in this process (``ray_constants`` is read
+    when the address is resolved) and in the environment the cluster's processes inherit. Both
+    are restored on exit, so that a later ``ray.init`` joining a real cluster is not affected.
+    """
+    from ray._private import ray_constants
+
+    saved_flag = ray_constants.ENABLE_RAY_CLUSTER
+    saved_env = os.environ.get(SINGLE_NODE_ENV)
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    os.environ[SINGLE_NODE_ENV] = "0"
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = saved_flag
+        if saved_env is None:
+            os.environ.pop(SINGLE_NODE_ENV, None)
+        else:
+            os.environ[SINGLE_NODE_ENV] = saved_env
+
+
+def on_loopback(address: str) -> bool:
+    """Whether a ``host:port`` cluster address is on this machine's loopback interface.
+
+    Such a cluster (one started with ``--node-ip-address 127.0.0.1``, or the private cluster of
+    another run) is joined under :func:`loopback_only`: otherwise Ray would replace 127.0.0.1 by
+    the host's external address, where that cluster does not listen.
+    """
+    host = address.rpartition(":")[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def check_address(address: str, timeout: float = 10.0) -> None:
     """Raise :class:`InputError` when nothing listens at a ``host:port`` cluster address.
 
@@ -181,15 +234,19 @@ class RayEngine:
             if address:
                 check_address(address)
                 try:
-                    ray.init(address=address, **quiet)
+                    with loopback_only() if on_loopback(address) else contextlib.nullcontext():
+                        ray.init(address=address, **quiet)
                 except (ConnectionError, ValueError, RuntimeError) as err:
                     raise InputError(f"cannot join the Ray cluster at {address}: "
                                      f"{' '.join(str(err).split())}") from None
             else:
                 self._temp_dir = session_root()
-                ray.init(address="local", num_cpus=self.workers, _node_ip_address="127.0.0.1",
-                         object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-                         _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG, **quiet)
+                with loopback_only():
+                    ray.init(address="local", num_cpus=self.workers,
+                             _node_ip_address="127.0.0.1",
+                             object_store_memory=LOCAL_OBJECT_STORE_BYTES,
+                             _temp_dir=self._temp_dir, _system_config=LOCAL_SYSTEM_CONFIG,
+                             **quiet)
             self._owns_session = True
         self._ray = ray
         return ray
@@ -308,5 +365,6 @@ class RayEngine:
                 ray.cancel(gen, force=True)
 
 
-__all__ = ["RayEngine", "check_address", "remove_temp_dir", "session_root", "DEFAULT_MAX_RETRIES",
-           "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG", "MAX_AUTO_BATCH"]
+__all__ = ["RayEngine", "check_address", "loopback_only", "on_loopback", "remove_temp_dir",
+           "session_root", "DEFAULT_MAX_RETRIES", "LOCAL_OBJECT_STORE_BYTES", "LOCAL_SYSTEM_CONFIG",
+           "MAX_AUTO_BATCH", "SINGLE_NODE_ENV"]
