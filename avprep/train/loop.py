@@ -309,7 +309,7 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
 
 
 def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
-              reinit_head: bool = False) -> Dict[str, List[str]]:
+              reinit_head: bool = False) -> Dict[str, Any]:
     """Initialize ``model`` from a checkpoint file or model-zoo name; return what was loaded.
 
     ``kind`` 'finetune': the checkpoint must supply every weight but the classification head
@@ -320,7 +320,8 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
     head is left out and the model's new head kept, otherwise an error says to pass it. The
     result lists keys in the released ``module.`` layout: ``loaded`` (taken from the
     checkpoint), ``new`` (left as initialized), ``ignored`` (checkpoint keys the model does not
-    use) and ``reinitialized`` (the checkpoint's head keys replaced by a new head).
+    use) and ``reinitialized`` (the checkpoint's head keys replaced by a new head, with a
+    ``note`` saying why, which :func:`open_experiment` prints).
     """
     from avprep.models import check_finite, load_state, read_state_dict, resolve
     from avprep.models.loader import FT_IGNORED, FT_NEW
@@ -329,8 +330,9 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
     state = read_state_dict(path)
     check_finite(state, path)
     reinitialized: List[str] = []
+    note = ""
     if kind == "finetune":
-        state, reinitialized = _other_head(model, state, reinit_head, path)
+        state, reinitialized, note = _other_head(model, state, reinit_head, path)
         report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
     else:
         report = load_state(model, state, ("",), ("",), source=os.fspath(path))
@@ -341,21 +343,26 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
     def released(keys: List[str]) -> List[str]:
         return [k if k.startswith("module.") else "module." + k for k in keys]
 
-    return {"loaded": released(report.loaded), "new": released(report.new),
-            "ignored": released(report.unexpected), "reinitialized": released(reinitialized)}
+    init: Dict[str, Any] = {"loaded": released(report.loaded), "new": released(report.new),
+                            "ignored": released(report.unexpected),
+                            "reinitialized": released(reinitialized)}
+    if note:
+        init["note"] = note
+    return init
 
 
 def _other_head(model: torch.nn.Module, state: Dict[str, torch.Tensor], reinit: bool,
-                path: PathLike) -> Tuple[Dict[str, torch.Tensor], List[str]]:
+                path: PathLike) -> Tuple[Dict[str, torch.Tensor], List[str], str]:
     """``state`` without its classification head when the head's shape differs from the
-    model's and ``reinit`` allows leaving it out (and the keys left out); an error otherwise."""
+    model's and ``reinit`` allows leaving it out, the keys left out and a line saying why;
+    an error when ``reinit`` does not allow it."""
     from avprep.models import strip_module, unwrap
 
     head = "mlp_head."
     own, theirs = unwrap(model).state_dict(), strip_module(state)
     if not any(k.startswith(head) and k in own and v.shape != own[k].shape
                for k, v in theirs.items()):
-        return state, []
+        return state, [], ""
     out_key = f"{head}1.weight"
     counts = (f"{theirs[out_key].shape[0]} classes, the model {own[out_key].shape[0]} "
               "(--n_class)") if out_key in theirs and out_key in own else "another shape"
@@ -363,9 +370,8 @@ def _other_head(model: torch.nn.Module, state: Dict[str, torch.Tensor], reinit: 
         raise InputError(f"the checkpoint's classification head has {counts}: pass "
                          "--ft-reinit-head True to start a new head for these classes", path)
     dropped = sorted(k for k in theirs if k.startswith(head))
-    logger.warning("re-initialized the classification head (%s): the checkpoint's has %s",
-                   ", ".join(dropped), counts)
-    return {k: v for k, v in theirs.items() if not k.startswith(head)}, dropped
+    note = f"re-initialized the classification head: the checkpoint's has {counts}"
+    return {k: v for k, v in theirs.items() if not k.startswith(head)}, dropped, note
 
 
 def resume_or_seed(cfg: CommonConfig, runtime: Runtime, kind: str, model: torch.nn.Module,
@@ -497,6 +503,9 @@ def open_experiment(cfg: CommonConfig, runtime: Runtime, model: Optional[torch.n
         write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
         if init is not None:
             write_json(exp / "init.json", init)
+            if init.get("note"):
+                print(f"{init['note']} ({len(init['reinitialized'])} keys; see init.json)",
+                      flush=True)
         if model is not None:
             estimate = ckpt.disk_estimate(model, cfg.n_epochs, bool(cfg.save_model),
                                           averaged=bool(getattr(cfg, "wa", False)))
@@ -514,8 +523,8 @@ def save_epoch(cfg: CommonConfig, runtime: Runtime, kind: str, log: MetricsLog,
 
     Rank 0 writes ``models/audio_model.<epoch>.pth`` (with ``--save_model``),
     ``models/best_audio_model.pth`` when the epoch is ``best_epoch`` (a hard link to the epoch's
-    file where there is one: see :func:`avprep.train.checkpointing.save_best`), the metrics files and
-    ``result.csv`` (``columns``), prints the ``shown`` values, and writes the resume state, which
+    file where there is one: :func:`avprep.train.checkpointing.save_best`), the metrics files
+    and ``result.csv`` (``columns``), prints the ``shown`` values, and writes the resume state, which
     holds the random states of every process.
     """
     exp, epoch = Path(cfg.exp_dir), record["epoch"]

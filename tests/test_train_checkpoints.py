@@ -1,4 +1,5 @@
-"""No checkpoint runs code, and training errors exit as documented.
+"""Checkpoints of a training run: none runs code, errors exit as documented, the disk use is
+said up front, the best model is a link, a fine-tuned head of another class count is replaced.
 
 A crafted file whose unpickling would create a marker file is put where each loading path of
 ``avprep train`` and ``avprep eval`` reads a checkpoint: every one refuses it (exit 2, one line)
@@ -7,6 +8,8 @@ and the marker never appears. The runs are tiny models on the fixture clips (``t
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import pathlib
@@ -47,12 +50,16 @@ def exps(tmp_path_factory):
     common = ["--data-train", str(lists["train"]), "--data-val", str(lists["val"]),
               "--label-csv", str(LABEL_CSV), *TINY, "--target_length", "256", "--n-epochs", "1"]
     pre, ft = root / "pre", root / "ft"
-    assert main(["train", "pretrain", *common, "--exp-dir", str(pre)]) == 0
+    out = {}
     ft_base = ["train", "finetune", *common, "--skip_frame_agg", "True"]
     ft_args = [*ft_base, "--pretrain_path", str(pre / "models" / "audio_model.1.pth")]
-    assert main([*ft_args, "--exp-dir", str(ft), "--wa", "True"]) == 0
+    for name, args in (("pre", ["train", "pretrain", *common, "--exp-dir", str(pre)]),
+                       ("ft", [*ft_args, "--exp-dir", str(ft), "--wa", "True"])):
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
+            assert main(args) == 0
+        out[name] = printed.getvalue()
     return {"root": root, "lists": lists, "common": common, "pre": pre, "ft": ft,
-            "ft_base": ft_base, "ft_args": ft_args}
+            "ft_base": ft_base, "ft_args": ft_args, "stdout": out}
 
 
 def _copy(exps, name: str, dest: str) -> Path:
@@ -234,10 +241,81 @@ def test_debug_keeps_the_internal_error_code(monkeypatch, capsys):
     assert err.count("internal error: ZeroDivisionError") == 2 and err.count("Traceback") == 1
 
 
-def test_a_checkpoint_of_plain_tensors_still_loads_for_eval(exps):
-    model = build("cavmae_ft", size="tiny", label_dim=527, audio_length=256)
-    from avprep.train.evaluate import load_finetuned
+# ----------------------------------------------------------------------------- disk use
 
-    load_finetuned(model, exps["ft"] / "models" / "best_audio_model.pth")
-    assert os.path.samefile(exps["ft"] / "models" / "best_audio_model.pth",
-                            exps["ft"] / "models" / "audio_model.1.pth")
+def test_the_best_model_is_a_hard_link_that_loads_as_released(exps):
+    for name, kind, extra in (("pre", "cavmae", {}), ("ft", "cavmae_ft", {"label_dim": 527})):
+        best = exps[name] / "models" / "best_audio_model.pth"
+        epoch = exps[name] / "models" / "audio_model.1.pth"
+        assert os.path.samefile(best, epoch) and os.stat(best).st_nlink == 2
+        model = torch.nn.DataParallel(build(kind, size="tiny", audio_length=256, **extra))
+        model.load_state_dict(torch.load(best, map_location="cpu", weights_only=True),
+                              strict=True)  # the original's way of reading it
+
+
+def test_the_disk_estimate_is_printed_first_and_matches_the_files(exps):
+    from avprep.train import checkpointing as ckpt
+
+    for name, kind, extra in (("pre", "cavmae", {}), ("ft", "cavmae_ft", {"label_dim": 527})):
+        model = build(kind, size="tiny", audio_length=256, **extra)
+        estimate = ckpt.disk_estimate(model, 1, True, averaged=name == "ft")
+        lines = exps["stdout"][name].splitlines()
+        assert lines[0] == estimate.summary(exps[name])
+        assert "hard link" in lines[0] and "resume.pth" in lines[0]
+        epoch = os.path.getsize(exps[name] / "models" / "audio_model.1.pth")
+        resume = os.path.getsize(exps[name] / "resume.pth")
+        assert abs(estimate.model_bytes - epoch) / epoch < 0.03
+        assert abs(estimate.resume_bytes - resume) / resume < 0.08
+    # without epoch models the best model is a file of its own, and the estimate says so
+    alone = ckpt.disk_estimate(model, 5, False)
+    assert alone.total_bytes == alone.model_bytes + 2 * alone.resume_bytes
+    assert "best_audio_model.pth" in alone.summary("x") and "hard link" not in alone.summary("x")
+
+
+# ----------------------------------------------------------------------------- another head
+
+def _five_class_labels(path: Path) -> Path:
+    rows = ["index,mid,display_name"] + [
+        f'{i},{mid},"class {i}"' for i, mid in
+        enumerate(["/m/09x0r", "/m/04rlf", "/m/0bt9lr", "/m/0jbk", "/m/068hy"])]
+    path.write_text("\n".join(rows) + "\n")
+    return path
+
+
+def test_a_finetuned_head_of_another_class_count_needs_ft_reinit_head(exps, capsys, tmp_path):
+    labels = _five_class_labels(tmp_path / "five.csv")
+    source = exps["ft"] / "models" / "audio_model.1.pth"  # a 527-class fine-tuned model
+    args = ["train", "finetune", "--data-train", str(exps["lists"]["train"]), "--data-val",
+            str(exps["lists"]["val"]), "--label-csv", str(labels), "--n_class", "5", *TINY,
+            "--target_length", "256", "--n-epochs", "1", "--skip_frame_agg", "True",
+            "--pretrain_path", str(source)]
+    capsys.readouterr()
+    exp = tmp_path / "refused"
+    assert main([*args, "--exp-dir", str(exp)]) == 2
+    err = capsys.readouterr().err
+    assert "527 classes, the model 5" in err and "--ft-reinit-head" in err
+    assert len(err.strip().splitlines()) == 1 and not exp.exists()
+    exp = tmp_path / "reinit"
+    assert main([*args, "--exp-dir", str(exp), "--ft-reinit-head"]) == 0
+    assert "re-initialized the classification head: the checkpoint's has 527 classes, the " \
+        "model 5 (--n_class) (4 keys; see init.json)" in capsys.readouterr().out
+    init = json.loads((exp / "init.json").read_text())
+    head = ["module.mlp_head.0.bias", "module.mlp_head.0.weight", "module.mlp_head.1.bias",
+            "module.mlp_head.1.weight"]
+    assert init["reinitialized"] == head and sorted(init["new"]) == head
+    encoder = [k for k in torch.load(source, weights_only=True) if "mlp_head" not in k]
+    assert sorted(init["loaded"]) == sorted(encoder)
+    final = torch.load(exp / "models" / "audio_model.1.pth", weights_only=True)
+    assert final["module.mlp_head.1.weight"].shape == (5, 32)
+
+
+def test_ft_reinit_head_keeps_a_head_that_fits(exps):
+    from avprep.train import loop
+
+    source = exps["ft"] / "models" / "audio_model.1.pth"
+    model = build("cavmae_ft", size="tiny", label_dim=527, audio_length=256)
+    report = loop.load_init(model, str(source), "finetune", reinit_head=True)
+    assert report["reinitialized"] == [] and report["new"] == []
+    torch.testing.assert_close(model.state_dict()["mlp_head.1.weight"],
+                               torch.load(source, weights_only=True)["module.mlp_head.1.weight"],
+                               rtol=0, atol=0)
