@@ -151,9 +151,11 @@ def test_eval_pretrain_path_and_zoo_names_refuse_an_evil_checkpoint(exps, capsys
     # a model-zoo name whose cached file is the crafted one; no server is reachable
     monkeypatch.setenv("AVPREP_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
     monkeypatch.setenv("AVPREP_FETCH_BASE_URL", "http://127.0.0.1:9")
     entry = zoo.find("cav-mae-ft-as2m-51.2", zoo.zoo_entries())
     cached = zoo.default_cache_dir() / entry.filename
+    assert tmp_path in cached.parents  # never plant anything in a real cache
     cached.parent.mkdir(parents=True)
     plant(cached, marker, weights)
     code = main([*eval_args, "--model", "cav-mae-ft-as2m-51.2"])
