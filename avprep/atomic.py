@@ -122,6 +122,27 @@ def write_text(final: PathLike, text: str, encoding: str = "utf-8") -> None:
     write_bytes(final, text.encode(encoding))
 
 
+def hard_link(source: PathLike, final: PathLike) -> bool:
+    """Make ``final`` a hard link to ``source`` atomically (linked under a temporary name, then
+    renamed over ``final``); return False, leaving ``final`` as it was, where the file system
+    has no hard links (the caller then writes a copy)."""
+    final = Path(final)
+    tmp = temp_name(final)
+    try:
+        os.link(source, tmp)
+    except FileNotFoundError:
+        raise
+    except (OSError, NotImplementedError):  # EPERM, EXDEV, ENOTSUP, EMLINK...
+        return False
+    try:
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return True
+
+
 def remove_stale_temps_of(*finals: PathLike) -> int:
     """Delete the stale temporaries of these final paths (a killed writer's leftovers).
 

@@ -204,8 +204,8 @@ def test_resume_continues_exactly(tmp_path):
     assert set(a) == set(b)
     for key in a:
         assert torch.equal(a[key], b[key]), key
-    ra = torch.load(straight / "resume.pth", weights_only=False)
-    rb = torch.load(split / "resume.pth", weights_only=False)
+    ra = torch.load(straight / "resume.pth", weights_only=True)
+    rb = torch.load(split / "resume.pth", weights_only=True)
     assert ra["optimizer"]["param_groups"][0]["lr"] == rb["optimizer"]["param_groups"][0]["lr"]
     assert ra["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.25e-3)
     for run in (straight, split):  # the final evaluation on --data-eval has its own file
@@ -265,7 +265,7 @@ def test_cuda_amp_training_and_eval(tmp_path, capsys):
     assert main([*pre_args, "--n-epochs", "3", "--resume"]) == 0  # optimizer state on the GPU
     records = read_jsonl(pre / "metrics.jsonl")
     assert records[-1]["val_loss"] < records[0]["val_loss"]
-    assert torch.load(pre / "resume.pth", weights_only=False)["scaler"]["scale"] > 0
+    assert torch.load(pre / "resume.pth", weights_only=True)["scaler"]["scale"] > 0
     assert main(["train", "finetune", *common, "--exp-dir", str(ft), "--n-epochs", "2",
                  "--lr", "1e-3", "--pretrain_path", str(pre / "models" / "audio_model.3.pth"),
                  "--skip_frame_agg", "True"]) == 0

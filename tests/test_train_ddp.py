@@ -61,5 +61,5 @@ def test_two_process_eval_equals_one_process_and_pretraining_runs(tmp_path):
     assert len(records) == 1 and records[0]["step"] == 1
     state = torch.load(exp / "models" / "audio_model.1.pth", weights_only=True)
     assert all(k.startswith("module.") and not k.startswith("module.module.") for k in state)
-    resume = torch.load(exp / "resume.pth", weights_only=False)
+    resume = torch.load(exp / "resume.pth", weights_only=True)
     assert len(resume["rng"]) == 2  # one random state per process

@@ -4,7 +4,7 @@ Every module in this package adds its commands through ``register(subparsers)``;
 handler returns the exit code: 0 success, 1 the work ran and found problems or failures, 2 unusable
 input or arguments, or an output that cannot be written (a full disk, a read-only folder), 3 avprep
 itself failed unexpectedly (a bug; ``--debug`` shows where). Errors print as one line naming the
-file and the entry; ``--debug`` shows the traceback instead.
+file and the entry; ``--debug`` shows the traceback before that line (the exit code is the same).
 
 An option means the same under one spelling in every command (``--labels``, ``--weights``,
 ``--workers``, ``--batch-size``, ``--target-length``); :func:`add_option` adds it with the other
@@ -22,6 +22,7 @@ import logging
 import pkgutil
 import sys
 import textwrap
+import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from avprep import __version__
@@ -166,23 +167,27 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         return int(args.handler(args) or 0)
     except AvprepError as err:
-        if args.debug:
-            raise
+        _traceback(args)
         print(f"avprep {args.command}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print(f"avprep {args.command}: interrupted", file=sys.stderr)
         return 130
     except OSError as err:  # the system refused a read or a write: not a bug in avprep
-        if args.debug:
-            raise
+        _traceback(args)
         where = f"{err.filename}: " if err.filename else ""
         reason = " ".join(str(err.strerror or err).split())
         print(f"avprep {args.command}: error: {where}{reason}", file=sys.stderr)
         return WriteError.exit_code
     except Exception as err:  # a bug or an unforeseen failure: still one line unless --debug
-        if args.debug:
-            raise
+        _traceback(args)
         print(f"avprep {args.command}: internal error: {type(err).__name__}: {err} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return INTERNAL_ERROR
+
+
+def _traceback(args: argparse.Namespace) -> None:
+    """With ``--debug``, print the traceback of the error being handled (the exit code and the
+    error line stay what they are without it)."""
+    if args.debug:
+        traceback.print_exc(file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from avprep.cli import add_command
@@ -82,6 +83,8 @@ def _fetch(args: argparse.Namespace) -> int:
         raise InputError("name at least one resource or group (see 'avprep fetch --list')")
     if not args.dest:
         raise InputError("--dest DIR is required")
+    if os.path.exists(args.dest) and not os.path.isdir(args.dest):
+        raise InputError("--dest must be a folder, not a file", args.dest)
     if args.deadline is None:
         args.deadline = DEFAULT_DEADLINE
     if args.retries < 0 or args.timeout <= 0 or args.deadline < 0:

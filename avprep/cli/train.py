@@ -55,10 +55,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         sub, "pretrain", "CAV-MAE pretraining (MAE + contrastive)",
         """
         Pretrain CAV-MAE. Writes to --exp-dir: models/audio_model.<epoch>.pth (released layout),
-        models/best_audio_model.pth, metrics.jsonl and metrics.csv (train and validation losses,
-        retrieval R@1/5/10 both ways, per epoch), result.csv, final_eval.json, args.json and
-        resume.pth (continue with --resume). Defaults are the original script's argparse
-        defaults; pass the published settings as in its egs/ scripts.
+        models/best_audio_model.pth (a hard link to the best epoch's file), metrics.jsonl and
+        metrics.csv (train and validation losses, retrieval R@1/5/10 both ways, per epoch),
+        result.csv, final_eval.json, args.json and resume.pth (continue with --resume, which
+        refuses options it cannot change, naming them). The first line printed is the disk use
+        of the whole run. Defaults are the original script's argparse defaults; pass the
+        published settings as in its egs/ scripts.
 
         Fixed as published: Adam with betas (0.95, 0.999) and weight decay 5e-7; contrastive
         temperature 0.05. Published settings (AudioSet, CAV-MAE scale++): --masking_ratio 0.75,
@@ -72,9 +74,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     f = add_command(
         sub, "finetune", "CAV-MAE fine-tuning and final evaluation",
         """
-        Fine-tune CAV-MAE from --pretrain_path. Writes to --exp-dir: init.json (keys loaded and
-        new), models/audio_model.<epoch>.pth, models/best_audio_model.pth,
-        models/audio_model_wa.pth (--wa True), metrics.jsonl and metrics.csv (train loss,
+        Fine-tune CAV-MAE from --pretrain_path (a fine-tuned checkpoint made for another class
+        count needs --ft-reinit-head True). Writes to --exp-dir: init.json (keys loaded, new and
+        re-initialized), models/audio_model.<epoch>.pth, models/best_audio_model.pth (a hard
+        link to the best epoch's file), models/audio_model_wa.pth (--wa True), metrics.jsonl
+        and metrics.csv (train loss,
         validation loss, mAP, AUC, d-prime, acc per epoch), final_eval.json (the final model on
         --data-eval or --data-val, averaged over the 10 frames), mul_frame_res.csv, result.csv,
         args.json and resume.pth (continue with --resume).

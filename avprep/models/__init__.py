@@ -10,8 +10,9 @@
 
 from .cav_mae import CAVMAE, contrastive_loss, patchify, unpatchify
 from .cav_mae_ft import CAVMAEFT, FEAT_MODES, MODES
-from .checkpoint import (CheckpointError, LoadReport, add_module, load_file, load_state,
-                         read_state_dict, save_state_dict, strip_module, unwrap)
+from .checkpoint import (CheckpointError, LoadReport, UnsafeCheckpointError, add_module,
+                         check_finite, load_file, load_state, read_state_dict, safe_load,
+                         save_state_dict, strip_module, unwrap)
 from .factory import KINDS, SIZES, build, size_config
 from .loader import load, resolve
 from .masking import MASK_MODES
@@ -20,8 +21,9 @@ from .zoo import ZooEntry, zoo_entries
 
 __all__ = [
     "CAVMAE", "CAVMAEFT", "CheckpointError", "FEAT_MODES", "KINDS", "LoadReport", "MASK_MODES",
-    "MODES", "SIZES", "ZooEntry", "add_module", "attention_impl", "build", "contrastive_loss",
+    "MODES", "SIZES", "UnsafeCheckpointError", "ZooEntry", "add_module", "attention_impl",
+    "build", "check_finite", "contrastive_loss",
     "get_attention_impl", "load", "load_file", "load_state", "patchify", "read_state_dict",
-    "resolve", "save_state_dict", "set_attention_impl", "size_config", "strip_module",
+    "resolve", "safe_load", "save_state_dict", "set_attention_impl", "size_config", "strip_module",
     "unpatchify", "unwrap", "use_attention", "zoo_entries",
 ]

@@ -3,11 +3,18 @@
 Released CAV-MAE checkpoints are bare state dicts saved from a ``torch.nn.DataParallel`` wrapper,
 so every key starts with ``module.``. Models here are plain modules; :func:`load_state` accepts
 either layout, and :func:`save_state_dict` writes the released one.
+
+Every checkpoint is read with :func:`safe_load` (``torch.load(weights_only=True)``): a file can
+hold tensors and plain Python values (numbers, strings, lists, tuples, dicts), and nothing in it
+can run code while it loads. A file that needs anything else is refused with one line naming
+the object it asked for.
 """
 
 from __future__ import annotations
 
 import os
+import pickle
+import re
 from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Mapping, Optional, Tuple, Union
 
@@ -65,20 +72,71 @@ def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(getattr(model, "module", None), nn.Module) else model
 
 
+class UnsafeCheckpointError(CheckpointError):
+    """A file that asks to create Python objects beyond tensors and plain values while it loads
+    (what an untrusted checkpoint that runs code looks like): refused, nothing of it is run.
+
+    ``wanted`` names the first object the file asked for ('' when torch did not say).
+    """
+
+    def __init__(self, message: str, path: Optional[PathLike] = None, entry: object = None,
+                 wanted: str = ""):
+        self.wanted = wanted
+        super().__init__(message, path, entry)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0] if text else ""
+
+
+def safe_load(path: PathLike) -> object:
+    """``torch.load(path, weights_only=True)`` onto the CPU.
+
+    Raises :class:`InputError` for a missing file, :class:`UnsafeCheckpointError` for a file
+    that would need other objects than tensors and plain values (naming the first it asks for),
+    :class:`CheckpointError` for any other file that does not load.
+    """
+    if not os.path.isfile(path):
+        raise InputError("checkpoint file not found", path)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "Unsupported operand" not in str(err):  # the safe unpickler refused to build it
+            found = re.search(r"GLOBAL (\S+)|unrecognized function (\S+)|but got (\S+)",
+                              str(err))
+            wanted = next((g for g in found.groups() if g), "") if found else ""
+            what = f" ({wanted})" if wanted else ""
+            raise UnsafeCheckpointError(
+                f"refused: the file asks to create a Python object{what} that is not a tensor "
+                "or a plain value, and avprep never runs code from a checkpoint", path,
+                wanted=wanted) from None
+        operand = re.search(r"Unsupported operand \S+", str(err))
+        raise CheckpointError("not a readable torch checkpoint (UnpicklingError: "
+                              f"{operand.group(0) if operand else 'damaged'})", path) from None
+    except Exception as err:  # torch raises many types for a damaged or foreign file
+        raise CheckpointError(f"not a readable torch checkpoint ({type(err).__name__}: "
+                              f"{_first_line(err)})", path) from err
+
+
+def check_finite(state: Mapping[str, torch.Tensor], source: PathLike) -> None:
+    """Raise :class:`CheckpointError` when a floating-point tensor of ``state`` holds NaN or an
+    infinity (a diverged run's weights), naming the first such key."""
+    for key, value in state.items():
+        if value.is_floating_point() and not bool(torch.isfinite(value).all()):
+            bad = int((~torch.isfinite(value)).sum())
+            raise CheckpointError(f"{key} holds {bad} NaN or infinite values of "
+                                  f"{value.numel()}: the weights are unusable", source)
+
+
 def read_state_dict(path: PathLike) -> StateDict:
     """Read a checkpoint file as a ``{name: tensor}`` dict (keys as stored).
 
     A state dict nested under ``state_dict``, ``model`` or ``model_state_dict`` is taken from its
     container. Raises :class:`InputError` for a missing file, :class:`CheckpointError` for a file
-    that is not a state dict.
+    that is not a state dict (:func:`safe_load` reads it).
     """
-    if not os.path.isfile(path):
-        raise InputError("checkpoint file not found", path)
-    try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # torch raises many types for a damaged or foreign file
-        raise CheckpointError(f"not a readable torch checkpoint ({type(err).__name__}: "
-                              f"{str(err).splitlines()[0] if str(err) else ''})", path) from err
+    obj = safe_load(path)
     if isinstance(obj, Mapping):
         for key in _WRAPPER_KEYS:
             inner = obj.get(key)

@@ -159,6 +159,7 @@ class FinetuneConfig(CommonConfig):
     head_lr: float = 50.0
     freeze_base: Optional[bool] = None
     skip_frame_agg: Optional[bool] = None
+    ft_reinit_head: Optional[bool] = False
 
 
 @dataclass
@@ -299,6 +300,10 @@ def _options() -> Dict[str, Option]:
                metavar="BOOL"),
         Option(["--skip_frame_agg"], "skip_frame_agg", "evaluate on the middle frame only "
                "instead of averaging predictions over the 10 frames", b, metavar="BOOL"),
+        Option(["--ft-reinit-head"], "ft_reinit_head", "when --pretrain_path is a fine-tuned "
+               "checkpoint whose head has another class count than --n_class, start a new head "
+               "(init.json lists the keys replaced); without it that is an error", b,
+               metavar="BOOL", nargs="?", const=True),
         # evaluation only
         Option(["--json"], "json", "write the metrics to this JSON file"),
     ]

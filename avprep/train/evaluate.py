@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from avprep.models import build, load_file, resolve
+from avprep.models import build, check_finite, load_state, read_state_dict, resolve
 from avprep.progress import progress
 from avprep.train import loop
 from avprep.train.config import N_FRAMES, CommonConfig, EvalConfig
@@ -148,5 +148,9 @@ def _evaluate(cfg: EvalConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
 def load_finetuned(model: torch.nn.Module, path: PathLike) -> None:
     """Load a fine-tuned checkpoint (a file in either key layout, or a model-zoo name) into
-    ``model``; every key must match."""
-    load_file(model, resolve(path))
+    ``model``; every key must match and every weight be finite (a NaN checkpoint is an input
+    error, not scores of nan)."""
+    source = resolve(path)
+    state = read_state_dict(source)
+    check_finite(state, source)
+    load_state(model, state, source=os.fspath(source))

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from avprep import atomic
-from avprep.models import build, strip_module
+from avprep.models import build, read_state_dict, strip_module
 from avprep.train import checkpointing as ckpt
 from avprep.train import loop
 from avprep.train.config import FinetuneConfig
@@ -56,7 +56,7 @@ def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
 
 
 def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    exp = loop.open_experiment(cfg, runtime)
+    loop.check_experiment(cfg)  # the folder is created once every input has been read
 
     train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
         cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),
@@ -70,10 +70,9 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     torch.manual_seed(cfg.seed)
     model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
                   audio_length=cfg.audio_length)
+    init = None
     if cfg.init_path and not cfg.resume:
-        init = loop.load_init(model, cfg.init_path, "finetune")
-        if runtime.is_main:
-            loop.write_json(exp / "init.json", init)
+        init = loop.load_init(model, cfg.init_path, "finetune", bool(cfg.ft_reinit_head))
     elif not cfg.init_path:
         logger.warning("fine-tuning a model that starts from random weights (no --pretrain_path)")
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
@@ -89,6 +88,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     scaler = loop.grad_scaler(runtime)
     loss_fn = torch.nn.BCEWithLogitsLoss() if cfg.loss == "BCE" else torch.nn.CrossEntropyLoss()
     main_metric = cfg.metrics
+    exp = loop.open_experiment(cfg, runtime, model, init)
 
     start_epoch, global_step, best_epoch, best = loop.resume_or_seed(
         cfg, runtime, "finetune", model, optimizer, scheduler, scaler, best=-math.inf)
@@ -151,7 +151,7 @@ def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop
         if runtime.is_main:
             ckpt.save_state(exp / "models" / "audio_model_wa.pth", state)
     else:
-        state = ckpt.load_state(exp / "models" / "best_audio_model.pth")
+        state = read_state_dict(ckpt.best_file(exp))
         source = {"weights": "best", "epochs": [best_epoch]}
     loop.unwrap(model).load_state_dict(strip_module(state), strict=True)
     data = cfg.data_eval or cfg.data_val

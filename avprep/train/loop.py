@@ -308,22 +308,31 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     return value
 
 
-def load_init(model: torch.nn.Module, name_or_path: str, kind: str) -> Dict[str, List[str]]:
+def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
+              reinit_head: bool = False) -> Dict[str, Any]:
     """Initialize ``model`` from a checkpoint file or model-zoo name; return what was loaded.
 
     ``kind`` 'finetune': the checkpoint must supply every weight but the classification head
     (a pretraining checkpoint's decoder is ignored). 'pretrain': as the original, any subset of
     the weights may come from the checkpoint (e.g. an adapted ImageNet MAE), the rest stay as
-    initialized. A shape mismatch is an error either way. The result lists keys in the released
-    ``module.`` layout: ``loaded`` (taken from the checkpoint), ``new`` (left as initialized) and
-    ``ignored`` (checkpoint keys the model does not use).
+    initialized. A shape mismatch is an error either way, except for a fine-tuned checkpoint's
+    head made for another class count: with ``reinit_head`` (``--ft-reinit-head``) its whole
+    head is left out and the model's new head kept, otherwise an error says to pass it. The
+    result lists keys in the released ``module.`` layout: ``loaded`` (taken from the
+    checkpoint), ``new`` (left as initialized), ``ignored`` (checkpoint keys the model does not
+    use) and ``reinitialized`` (the checkpoint's head keys replaced by a new head, with a
+    ``note`` saying why, which :func:`open_experiment` prints).
     """
-    from avprep.models import load_state, read_state_dict, resolve
+    from avprep.models import check_finite, load_state, read_state_dict, resolve
     from avprep.models.loader import FT_IGNORED, FT_NEW
 
     path = resolve(name_or_path)
     state = read_state_dict(path)
+    check_finite(state, path)
+    reinitialized: List[str] = []
+    note = ""
     if kind == "finetune":
+        state, reinitialized, note = _other_head(model, state, reinit_head, path)
         report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
     else:
         report = load_state(model, state, ("",), ("",), source=os.fspath(path))
@@ -334,8 +343,35 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str) -> Dict[str,
     def released(keys: List[str]) -> List[str]:
         return [k if k.startswith("module.") else "module." + k for k in keys]
 
-    return {"loaded": released(report.loaded), "new": released(report.new),
-            "ignored": released(report.unexpected)}
+    init: Dict[str, Any] = {"loaded": released(report.loaded), "new": released(report.new),
+                            "ignored": released(report.unexpected),
+                            "reinitialized": released(reinitialized)}
+    if note:
+        init["note"] = note
+    return init
+
+
+def _other_head(model: torch.nn.Module, state: Dict[str, torch.Tensor], reinit: bool,
+                path: PathLike) -> Tuple[Dict[str, torch.Tensor], List[str], str]:
+    """``state`` without its classification head when the head's shape differs from the
+    model's and ``reinit`` allows leaving it out, the keys left out and a line saying why;
+    an error when ``reinit`` does not allow it."""
+    from avprep.models import strip_module, unwrap
+
+    head = "mlp_head."
+    own, theirs = unwrap(model).state_dict(), strip_module(state)
+    if not any(k.startswith(head) and k in own and v.shape != own[k].shape
+               for k, v in theirs.items()):
+        return state, [], ""
+    out_key = f"{head}1.weight"
+    counts = (f"{theirs[out_key].shape[0]} classes, the model {own[out_key].shape[0]} "
+              "(--n_class)") if out_key in theirs and out_key in own else "another shape"
+    if not reinit:
+        raise InputError(f"the checkpoint's classification head has {counts}: pass "
+                         "--ft-reinit-head True to start a new head for these classes", path)
+    dropped = sorted(k for k in theirs if k.startswith(head))
+    note = f"re-initialized the classification head: the checkpoint's has {counts}"
+    return {k: v for k, v in theirs.items() if not k.startswith(head)}, dropped, note
 
 
 def resume_or_seed(cfg: CommonConfig, runtime: Runtime, kind: str, model: torch.nn.Module,
@@ -440,17 +476,40 @@ def _resume_file(cfg: CommonConfig) -> Path:
     return Path(cfg.exp_dir) / ckpt.RESUME_FILE
 
 
-def open_experiment(cfg: CommonConfig, runtime: Runtime) -> Path:
-    """Check ``--resume`` against the experiment folder, create it, record the arguments.
+def check_experiment(cfg: CommonConfig) -> None:
+    """Refuse a ``--resume`` that cannot continue, before anything is read or written: no resume
+    state in the folder, or an option changed that the run cannot take (named; see
+    :func:`avprep.train.checkpointing.check_resume_options`)."""
+    if not cfg.resume:
+        return
+    resume_file = _resume_file(cfg)
+    if not resume_file.is_file():
+        raise InputError("--resume: no resume state in the experiment folder", resume_file)
+    ckpt.check_resume_options(Path(cfg.exp_dir) / "args.json", cfg.to_dict())
+
+
+def open_experiment(cfg: CommonConfig, runtime: Runtime, model: Optional[torch.nn.Module] = None,
+                    init: Optional[Dict[str, Any]] = None) -> Path:
+    """Create the experiment folder once every input has been checked: record the arguments
+    (``args.json``, or ``args.resumed.json`` for a resumed run), the initialization report
+    ``init`` (``init.json``), and print how much disk the run will use (for ``model``).
 
     Returns the folder.
     """
-    exp, resume_file = Path(cfg.exp_dir), _resume_file(cfg)
-    if cfg.resume and not resume_file.is_file():
-        raise InputError("--resume: no resume state in the experiment folder", resume_file)
+    check_experiment(cfg)
+    exp = Path(cfg.exp_dir)
     if runtime.is_main:
         (exp / "models").mkdir(parents=True, exist_ok=True)
         write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+        if init is not None:
+            write_json(exp / "init.json", init)
+            if init.get("note"):
+                print(f"{init['note']} ({len(init['reinitialized'])} keys; see init.json)",
+                      flush=True)
+        if model is not None:
+            estimate = ckpt.disk_estimate(model, cfg.n_epochs, bool(cfg.save_model),
+                                          averaged=bool(getattr(cfg, "wa", False)))
+            print(estimate.summary(exp), flush=True)
     return exp
 
 
@@ -463,8 +522,9 @@ def save_epoch(cfg: CommonConfig, runtime: Runtime, kind: str, log: MetricsLog,
     ``step``), then wait for every process.
 
     Rank 0 writes ``models/audio_model.<epoch>.pth`` (with ``--save_model``),
-    ``models/best_audio_model.pth`` when the epoch is ``best_epoch``, the metrics files and
-    ``result.csv`` (``columns``), prints the ``shown`` values, and writes the resume state, which
+    ``models/best_audio_model.pth`` when the epoch is ``best_epoch`` (a hard link to the epoch's
+    file where there is one: :func:`avprep.train.checkpointing.save_best`), the metrics files
+    and ``result.csv`` (``columns``), prints the ``shown`` values, and writes the resume state, which
     holds the random states of every process.
     """
     exp, epoch = Path(cfg.exp_dir), record["epoch"]
@@ -472,7 +532,7 @@ def save_epoch(cfg: CommonConfig, runtime: Runtime, kind: str, log: MetricsLog,
         if cfg.save_model:
             save_state_dict(model, ckpt.model_file(exp, epoch))
         if best_epoch == epoch:
-            save_state_dict(model, exp / "models" / "best_audio_model.pth")
+            ckpt.save_best(model, exp, epoch, epoch_file=bool(cfg.save_model))
         log.append(record)
         write_result_csv(exp / "result.csv", log.records, cfg.n_epochs, columns)
         print(f"epoch {epoch}/{cfg.n_epochs}: " + format_record(record, shown), flush=True)

@@ -88,7 +88,7 @@ def pretrain(cfg: PretrainConfig) -> Dict[str, Any]:
 
 
 def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    exp = loop.open_experiment(cfg, runtime)
+    loop.check_experiment(cfg)  # the folder is created once every input has been read
 
     # data: the training set draws frames and augmentations from (seed, epoch, index)
     train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
@@ -100,15 +100,14 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     # model, optionally initialized from a checkpoint (e.g. an ImageNet MAE adapted to CAV-MAE)
     torch.manual_seed(cfg.seed)
     model = build("cavmae", size=cfg.model_size, **model_kwargs(cfg))
-    if cfg.init_path and not cfg.resume:
-        init = loop.load_init(model, cfg.init_path, "pretrain")
-        if runtime.is_main:
-            loop.write_json(exp / "init.json", init)
+    init = loop.load_init(model, cfg.init_path, "pretrain") \
+        if cfg.init_path and not cfg.resume else None
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
     trainables = [p for p in model.parameters() if p.requires_grad]
     optimizer = loop.adam([{"params": trainables, "lr": cfg.lr}])
     scheduler = loop.make_scheduler(optimizer, cfg)
     scaler = loop.grad_scaler(runtime)
+    exp = loop.open_experiment(cfg, runtime, model, init)
 
     start_epoch, global_step, best_epoch, best_loss = loop.resume_or_seed(
         cfg, runtime, "pretrain", model, optimizer, scheduler, scaler, best=math.inf)
