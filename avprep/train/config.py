@@ -134,6 +134,7 @@ class PretrainConfig(CommonConfig):
     tr_pos: Optional[bool] = None
     masking_ratio: float = 0.75
     mask_mode: str = "unstructured"
+    contrast_groups: Optional[int] = None
 
 
 @dataclass
@@ -279,6 +280,12 @@ def _options() -> Dict[str, Option]:
         Option(["--masking_ratio"], "masking_ratio", "masking ratio of both modalities", float),
         Option(["--mask_mode"], "mask_mode", "audio masking",
                choices=["unstructured", "time", "freq", "tf"]),
+        Option(["--contrast-groups"], "contrast_groups",
+               "the original's nn.DataParallel semantics: each process's batch is split into G "
+               "groups, each computes the MAE and contrastive losses over its own samples as one "
+               "GPU replica did, and the losses are summed over the groups of every process "
+               "(None: the losses of each process's whole batch, averaged over processes)", int,
+               metavar="G"),
         # fine-tuning only
         Option(["--loss"], "loss", "loss function", choices=["BCE", "CE"]),
         Option(["--freqm"], "freqm", "SpecAugment frequency mask max length", int),
@@ -365,6 +372,13 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
                              "(use cav-mae or leave it out)")
         if not 0 <= cfg.masking_ratio < 1:
             raise InputError(f"--masking_ratio must be in [0, 1), got {cfg.masking_ratio}")
+        if cfg.contrast_groups is not None:
+            if cfg.contrast_groups < 1:
+                raise InputError(f"--contrast-groups must be at least 1, got "
+                                 f"{cfg.contrast_groups}")
+            if cfg.batch_size % cfg.contrast_groups:
+                raise InputError(f"--contrast-groups {cfg.contrast_groups} must divide the batch "
+                                 f"size per process (-b {cfg.batch_size})")
     if isinstance(cfg, FinetuneConfig):
         if cfg.model not in (None, "cav-mae-ft"):
             raise InputError(f"--model {cfg.model!r} is not supported for fine-tuning "
