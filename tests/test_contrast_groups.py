@@ -91,3 +91,23 @@ def test_training_loop_uses_the_groups(tmp_path, capsys):
     assert main(["train", "pretrain", *common, "--exp-dir", str(tmp_path / "x"),
                  "--contrast-groups", "2"]) == 2
     assert "--contrast-groups 2 must divide" in capsys.readouterr().err
+
+
+def test_groups_sum_over_the_processes_of_torchrun(tmp_path):
+    from test_train_ddp import _torchrun
+
+    lists = make_clips(tmp_path / "data")
+    common = ["train", "pretrain", "--data-train", str(lists["train"]), "--data-val",
+              str(lists["val"]), "--label-csv", str(LABEL_CSV), "--model-size", "tiny", "-w", "0",
+              "-b", "3", "--target_length", "256", "--n-epochs", "1", "--device", "cpu"]
+    records = {}
+    for name, extra in (("mean", []), ("sum", ["--contrast-groups", "1"])):
+        proc = _torchrun([*common, "--exp-dir", str(tmp_path / name), *extra], tmp_path)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        (records[name],) = read_jsonl(tmp_path / name / "metrics.jsonl")
+    # one step per epoch, before any update: the same batches and masks on both runs; with
+    # groups the loss is the sum over the two processes' replicas, without it their mean
+    mean, total = records["mean"], records["sum"]
+    for key in ("train_loss", "train_loss_mae_a", "train_loss_mae_v", "train_loss_c"):
+        assert total[key] == pytest.approx(2 * mean[key], rel=1e-5), key
+    assert total["train_c_acc"] == pytest.approx(mean["train_c_acc"])
