@@ -17,7 +17,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """
         Download the resources NAME... from the manifests into DIR. A name is a file or model
         name from 'avprep fetch --list', or a group: audioset-lists, vggsound-lists (label CSV,
-        lists and weights of a dataset), pretrained, ablation, finetuned (model groups).
+        lists and weights of a dataset), pretrained, ablation, finetuned,
+        initialization (model groups; initialization: in-initial, the ImageNet start).
 
         Each file is written as <file>.avprep-part and renamed when complete; a dropped
         connection is retried from where it stopped (HTTP Range), and running the command

@@ -157,6 +157,7 @@ class FinetuneConfig(CommonConfig):
     head_lr: float = 50.0
     freeze_base: Optional[bool] = None
     skip_frame_agg: Optional[bool] = None
+    allow_partial: bool = False
 
 
 @dataclass
@@ -303,6 +304,11 @@ def _options() -> Dict[str, Option]:
                metavar="BOOL"),
         Option(["--skip_frame_agg"], "skip_frame_agg", "evaluate on the middle frame only "
                "instead of averaging predictions over the 10 frames", b, metavar="BOOL"),
+        Option(["--allow-partial"], "allow_partial",
+               "initialize from a checkpoint that lacks some encoder weights (the original's "
+               "strict=False): load what fits, leave the rest as initialized, and print and "
+               "record (init.json) what was not loaded; off: every weight but the new head must "
+               "come from --pretrain_path", b, metavar="BOOL", nargs="?", const=True),
         # evaluation only
         Option(["--json"], "json", "write the metrics to this JSON file"),
     ]

@@ -34,6 +34,7 @@ from avprep.train import checkpointing as ckpt
 from avprep.train import loop
 from avprep.train.config import FinetuneConfig
 from avprep.train.evaluate import evaluate_model, predict
+from avprep.train.init_report import format_init
 from avprep.train.metrics import classification_metrics
 from avprep.train.steplog import StepLog
 
@@ -72,9 +73,10 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
                   audio_length=cfg.audio_length)
     if cfg.init_path and not cfg.resume:
-        init = loop.load_init(model, cfg.init_path, "finetune")
+        init = loop.load_init(model, cfg.init_path, "finetune", allow_partial=cfg.allow_partial)
         if runtime.is_main:
             loop.write_json(exp / "init.json", init)
+            print(format_init(init, cfg.init_path), flush=True)
     elif not cfg.init_path:
         logger.warning("fine-tuning a model that starts from random weights (no --pretrain_path)")
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too

@@ -308,27 +308,35 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
     return value
 
 
-def load_init(model: torch.nn.Module, name_or_path: str, kind: str) -> Dict[str, List[str]]:
+def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
+              allow_partial: bool = False) -> Dict[str, List[str]]:
     """Initialize ``model`` from a checkpoint file or model-zoo name; return what was loaded.
 
     ``kind`` 'finetune': the checkpoint must supply every weight but the classification head
-    (a pretraining checkpoint's decoder is ignored). 'pretrain': as the original, any subset of
-    the weights may come from the checkpoint (e.g. an adapted ImageNet MAE), the rest stay as
-    initialized. A shape mismatch is an error either way. The result lists keys in the released
-    ``module.`` layout: ``loaded`` (taken from the checkpoint), ``new`` (left as initialized) and
-    ``ignored`` (checkpoint keys the model does not use).
+    (a pretraining checkpoint's decoder is ignored), unless ``allow_partial``: then, as the
+    original's ``strict=False``, any subset of the weights may come from it. 'pretrain': as the
+    original, any subset may (e.g. an adapted ImageNet MAE), the rest stay as initialized. A
+    shape mismatch is an error either way, and so is a checkpoint of which nothing fits. The
+    result lists keys in the released ``module.`` layout: ``loaded`` (taken from the
+    checkpoint), ``new`` (left as initialized) and ``ignored`` (checkpoint keys the model does
+    not use).
     """
     from avprep.models import load_state, read_state_dict, resolve
+    from avprep.models.checkpoint import CheckpointError
     from avprep.models.loader import FT_IGNORED, FT_NEW
 
     path = resolve(name_or_path)
     state = read_state_dict(path)
-    if kind == "finetune":
-        report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
+    if kind == "finetune" and not allow_partial:
+        try:
+            report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
+        except CheckpointError as err:
+            raise CheckpointError(err.message + " (--allow-partial True loads the weights that "
+                                  "fit and reports the rest)", path) from err
     else:
         report = load_state(model, state, ("",), ("",), source=os.fspath(path))
         if not report.loaded:
-            raise InputError("no weight of this checkpoint fits the pretraining model", path)
+            raise InputError(f"no weight of this checkpoint fits the {kind} model", path)
     logger.info(report.summary())
 
     def released(keys: List[str]) -> List[str]:

@@ -26,6 +26,7 @@ import torch
 from avprep.models import build
 from avprep.train import loop
 from avprep.train.config import PretrainConfig
+from avprep.train.init_report import format_init
 from avprep.train.metrics import retrieval_metrics
 from avprep.train.steplog import StepLog
 
@@ -118,6 +119,7 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         init = loop.load_init(model, cfg.init_path, "pretrain")
         if runtime.is_main:
             loop.write_json(exp / "init.json", init)
+            print(format_init(init, cfg.init_path), flush=True)
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
     trainables = [p for p in model.parameters() if p.requires_grad]
     optimizer = loop.adam([{"params": trainables, "lr": cfg.lr}])
