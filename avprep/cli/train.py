@@ -66,6 +66,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         --contrast_loss_weight 0.01, --mae_loss_weight 1.0, --norm_pix_loss True, --noise True,
         --lr 2e-4 at batch 256, 25 epochs, lr halved every 5 epochs from epoch 10
         (--lrscheduler_start 10 --lrscheduler_step 5 --lrscheduler_decay 0.5).
+
+        The published scripts ran on 4 GPUs with nn.DataParallel: each GPU's InfoNCE saw a
+        quarter of --batch-size and the 4 losses were summed. --contrast-groups G does the same
+        on any devices (processes x G = 4, -b = the published batch / processes): one GPU
+        '-b 120 --contrast-groups 4', torchrun on 4 GPUs '-b 30 --contrast-groups 1'. Start from
+        the ImageNet MAE as they do with --pretrain_path in-initial.
         """, PRETRAIN_EXAMPLE, _pretrain)
     add_options(p, PretrainConfig)
     add_warning_option(p)

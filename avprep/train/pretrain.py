@@ -6,6 +6,8 @@ masking seed, and audio<->visual retrieval recalls), the epoch's files, the lr s
 state. The loss is the original's ``mae_loss_weight * (mse_audio + mse_visual) +
 contrast_loss_weight * InfoNCE``; Adam with betas (0.95, 0.999), weight decay 5e-7; the lr is
 multiplied by ``lrscheduler_decay`` from epoch ``lrscheduler_start`` every ``lrscheduler_step``.
+With ``contrast_groups`` G the losses are the original's DataParallel ones: computed per group of
+the batch (G per process) and summed over the groups of all processes (see :func:`replica_scale`).
 
 Files in ``exp_dir``: ``args.json``, ``models/audio_model.<epoch>.pth`` (released layout),
 ``models/best_audio_model.pth`` (lowest validation loss), ``metrics.jsonl`` / ``metrics.csv``,
