@@ -61,7 +61,10 @@ def _expected_len(data: object) -> Optional[int]:
 
 
 class Draw(int):
-    """A list index drawn by a sampler, with ``position``: its place in the epoch's draw."""
+    """A list index drawn by a sampler, with ``position``: its place in the epoch's draw.
+
+    It prints, compares and hashes as the plain index.
+    """
 
     position: int
 
@@ -72,9 +75,6 @@ class Draw(int):
 
     def __reduce__(self):  # keeps the position through the DataLoader's worker queues
         return (Draw, (int(self), self.position))
-
-    def __repr__(self) -> str:
-        return f"Draw({int(self)}, position={self.position})"
 
 
 def _draw(weights: torch.Tensor, count: int, seed: int, epoch: int) -> torch.Tensor:
