@@ -1,8 +1,8 @@
 """``-W FILTER`` on the training commands, as ``python -W`` takes it.
 
-Every published CAV-MAE script runs ``python -W ignore ../../src/run_cavmae_*.py ...``; replacing the
-script with ``avprep train pretrain`` may leave ``-W ignore`` behind it, so the train commands and
-``avprep eval`` accept the option. A filter is ``action[:message[:category[:module[:lineno]]]]``
+Every published CAV-MAE script runs ``python -W ignore ../../src/run_cavmae_*.py ...``; replacing
+the script with ``avprep train pretrain`` may leave ``-W ignore`` behind it, so the train commands
+and ``avprep eval`` accept the option. A filter is ``action[:message[:category[:module[:lineno]]]]``
 with Python's meanings (an action may be abbreviated: ``-W i``); it applies to the command's process
 and, through ``PYTHONWARNINGS``, to processes it starts (spawned data-loading workers, torchrun
 children inherit it too).

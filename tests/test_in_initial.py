@@ -16,7 +16,6 @@ import json
 import re
 from typing import Dict, Tuple
 
-import pytest
 import torch
 
 from avprep.cli import main
@@ -93,7 +92,8 @@ def adapt(mae: Dict[str, torch.Tensor], model: Dict[str, torch.Tensor], specific
             for norm in ("norm1", "norm2"):
                 for m in ("a", "v"):
                     for w in ("weight", "bias"):
-                        put(f"blocks_u.{i - specific}.{norm}_{m}.{w}", mae[f"blocks.{i}.{norm}.{w}"])
+                        put(f"blocks_u.{i - specific}.{norm}_{m}.{w}",
+                            mae[f"blocks.{i}.{norm}.{w}"])
     for m in ("a", "v"):
         for w in ("weight", "bias"):
             put(f"norm_{m}.{w}", mae[f"norm.{w}"])

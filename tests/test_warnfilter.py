@@ -22,7 +22,8 @@ def test_filters_apply_here_and_to_child_processes(monkeypatch):
         with pytest.raises(UserWarning):
             warnings.warn("boom happened", UserWarning)
     assert [str(w.message) for w in seen] == ["other"]
-    assert os.environ["PYTHONWARNINGS"] == "default,ignore::DeprecationWarning,error:boom:UserWarning"
+    assert os.environ["PYTHONWARNINGS"] == ("default,ignore::DeprecationWarning,"
+                                            "error:boom:UserWarning")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
         apply_warning_filters(["i"])  # an abbreviation, as python -W takes it
