@@ -25,7 +25,7 @@ from avprep.errors import InputError
 
 DATASETS = ("audioset", "vggsound")
 MANIFESTS = DATASETS + ("models",)
-MODEL_GROUPS = ("pretrained", "ablation", "finetuned")
+MODEL_GROUPS = ("pretrained", "ablation", "finetuned", "initialization")
 LIST_GROUPS = {f"{d}-lists": d for d in DATASETS}
 
 
@@ -94,7 +94,7 @@ def resources() -> Dict[str, Resource]:
 
 def groups() -> Dict[str, List[str]]:
     """Names that stand for several resources: ``audioset-lists``, ``vggsound-lists`` and the
-    model groups ``pretrained``, ``ablation``, ``finetuned``."""
+    model groups ``pretrained``, ``ablation``, ``finetuned``, ``initialization``."""
     out = {g: [f["name"] for f in load_manifest(d)["files"]] for g, d in LIST_GROUPS.items()}
     models = load_manifest("models")["models"]
     for group in MODEL_GROUPS:

@@ -41,10 +41,10 @@ def test_found_through_environment(tmp_path, monkeypatch):
 def test_model_zoo_counts():
     models = load_manifest("models")["models"]
     by_group = Counter(m["group"] for m in models)
-    assert by_group == {"pretrained": 4, "ablation": 11, "finetuned": 8}
-    assert len({m["url"] for m in models}) == len(models) == 23
-    assert len({m["name"] for m in models}) == 23
-    assert len({m["file"] for m in models}) == 23
+    assert by_group == {"pretrained": 4, "ablation": 11, "finetuned": 8, "initialization": 1}
+    assert len({m["url"] for m in models}) == len(models) == 24
+    assert len({m["name"] for m in models}) == 24
+    assert len({m["file"] for m in models}) == 24
 
 
 def test_model_fields():
@@ -56,6 +56,9 @@ def test_model_fields():
             assert m["modality"] in ("audio-visual", "audio", "visual")
             assert m["label_dim"] == (527 if m["metric"] == "mAP" else 309)
             assert isinstance(m["value"], float)
+        elif m["group"] == "initialization":
+            assert m["name"] == "in-initial" and m["file"] == "ori_mae_11.pth"
+            assert m["url"] in RESOURCES_MD.read_text()  # the URL the published scripts fetch
         else:
             assert m["batch_size"] in (48, 108, 120, 256)
             assert m["lambda_c"] in (0.001, 0.01, 0.1)
@@ -67,7 +70,7 @@ def test_model_fields():
 
 def test_every_zoo_row_is_described():
     rows = _zoo_rows()
-    models = load_manifest("models")["models"]
+    models = [m for m in load_manifest("models")["models"] if m["group"] != "initialization"]
     datasets = [f for d in ("audioset", "vggsound") for f in load_manifest(d)["files"]]
     urls = {m["url"] for m in models} | {f["url"] for f in datasets}
     assert {url for _, _, url in rows} == urls

@@ -18,7 +18,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """
         Download the resources NAME... from the manifests into DIR. A name is a file or model
         name from 'avprep fetch --list', or a group: audioset-lists, vggsound-lists (label CSV,
-        lists and weights of a dataset), pretrained, ablation, finetuned (model groups).
+        lists and weights of a dataset), pretrained, ablation, finetuned,
+        initialization (model groups; initialization: in-initial, the ImageNet start).
 
         Each file is written as <file>.avprep-part and renamed only when it is complete (its
         announced length met, nothing more) and is what its manifest entry says: a label CSV

@@ -13,6 +13,7 @@ import os
 import sys
 
 from avprep.cli import add_command
+from avprep.warnfilter import add_warning_option, apply_warning_filters
 
 PRETRAIN_EXAMPLE = """
 avprep train pretrain --data-train train.json --data-val val.json \\
@@ -67,8 +68,15 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         --contrast_loss_weight 0.01, --mae_loss_weight 1.0, --norm_pix_loss True, --noise True,
         --lr 2e-4 at batch 256, 25 epochs, lr halved every 5 epochs from epoch 10
         (--lrscheduler_start 10 --lrscheduler_step 5 --lrscheduler_decay 0.5).
+
+        The published scripts ran on 4 GPUs with nn.DataParallel: each GPU's InfoNCE saw a
+        quarter of --batch-size and the 4 losses were summed. --contrast-groups G does the same
+        on any devices (processes x G = 4, -b = the published batch / processes): one GPU
+        '-b 120 --contrast-groups 4', torchrun on 4 GPUs '-b 30 --contrast-groups 1'. Start from
+        the ImageNet MAE as they do with --pretrain_path in-initial.
         """, PRETRAIN_EXAMPLE, _pretrain)
     add_options(p, PretrainConfig)
+    add_warning_option(p)
     p.set_defaults(command="train pretrain")
 
     f = add_command(
@@ -91,6 +99,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         evaluation averages predictions over the 10 frames (--skip_frame_agg False).
         """, FINETUNE_EXAMPLE, _finetune)
     add_options(f, FinetuneConfig)
+    add_warning_option(f)
     f.set_defaults(command="train finetune")
 
     e = add_command(
@@ -104,6 +113,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     add_options(e, EvalConfig, overrides={
         "model": "fine-tuned checkpoint: a file (either key layout) or a model-zoo name",
         "data_eval": "data list (JSON) or pack folder to evaluate on"})
+    add_warning_option(e)
 
 
 def _no_subcommand(args: argparse.Namespace) -> int:
@@ -116,6 +126,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     from avprep.train.config import PretrainConfig, from_args
     from avprep.train.pretrain import pretrain
 
+    apply_warning_filters(args.warning_filters)
     pretrain(from_args(args, PretrainConfig))
     return 0
 
@@ -124,6 +135,7 @@ def _finetune(args: argparse.Namespace) -> int:
     from avprep.train.config import FinetuneConfig, from_args
     from avprep.train.finetune import finetune
 
+    apply_warning_filters(args.warning_filters)
     finetune(from_args(args, FinetuneConfig))
     return 0
 
@@ -132,6 +144,7 @@ def _eval(args: argparse.Namespace) -> int:
     from avprep.train.config import EvalConfig, from_args
     from avprep.train.evaluate import evaluate
 
+    apply_warning_filters(args.warning_filters)
     result = evaluate(from_args(args, EvalConfig))
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0

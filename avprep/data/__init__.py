@@ -3,7 +3,8 @@
 - :class:`AudiosetDataset`: drop-in for the original CAV-MAE loader (``audio_conf`` dict, tuples);
   reads a JSON list or a pack folder; strict about missing media unless ``strict`` is False.
 - :class:`AVDataset` with :class:`AVConfig`: the typed interface (named-tuple samples).
-- :class:`BalancedSampler`, :class:`DistributedBalancedSampler`: weight-proportional draws.
+- :class:`BalancedSampler`, :class:`DistributedBalancedSampler`: weight-proportional draws
+  (each index a :class:`Draw` that carries its position, for fresh augmentations per draw).
 - :func:`collate_waveforms`, :class:`BatchFbank`: the fbank made per batch on the training device.
 - :class:`MultiFrameDataset`: eval items with one fbank and several frames (frame-averaged eval).
 
@@ -31,11 +32,11 @@ from avprep.data.config import AVConfig
 from avprep.data.dataset import AudiosetDataset
 from avprep.data.image import load_image
 from avprep.data.multiframe import MultiFrameDataset, MultiFrameSample
-from avprep.data.samplers import BalancedSampler, DistributedBalancedSampler, load_weights
+from avprep.data.samplers import BalancedSampler, DistributedBalancedSampler, Draw, load_weights
 
 __all__ = [
     "AudiosetDataset", "AVDataset", "AVConfig", "AVSample", "AVWaveSample", "AugmentPlan",
-    "BalancedSampler", "DistributedBalancedSampler", "load_weights",
+    "BalancedSampler", "DistributedBalancedSampler", "Draw", "load_weights",
     "BatchFbank", "WaveBatch", "collate_waveforms", "load_image",
     "MultiFrameDataset", "MultiFrameSample",
 ]

@@ -88,9 +88,10 @@ class AVDataset(Dataset):
         self.epoch = int(epoch)
 
     def __getitem__(self, index: int) -> Union[AVSample, AVWaveSample]:
+        position = getattr(index, "position", None)  # a balanced sampler's Draw
         index = int(index)
         b = self.builder
-        clip, plan, partner = b.parts(index, self.epoch)
+        clip, plan, partner = b.parts(index, self.epoch, position)
         image = b.image(clip, plan, partner)
         label = b.label(clip, plan, partner)
         if self.config.batch_fbank:

@@ -80,16 +80,19 @@ class SampleBuilder:
         self.substitutions: collections.Counter = collections.Counter()
 
     # random choices ------------------------------------------------------------------------
-    def rng(self, index: int, epoch: int) -> np.random.Generator:
-        """The generator of sample ``index`` in ``epoch``: from (seed, epoch, index) when a seed is
-        set, else from torch's process random state (seeded per DataLoader worker)."""
+    def rng(self, index: int, epoch: int, position: Optional[int] = None) -> np.random.Generator:
+        """The generator of sample ``index`` in ``epoch``, when a seed is set: from (seed, epoch,
+        index), or for a sampler's draw at ``position`` of the epoch's sequence from (seed, epoch,
+        index, position), so that every draw of a clip gets its own choices. Without a seed, from
+        torch's process random state (seeded per DataLoader worker)."""
         if self.config.seed is not None:
-            return np.random.default_rng([int(self.config.seed), int(epoch), int(index)])
+            key = [int(self.config.seed), int(epoch), int(index)]
+            return np.random.default_rng(key if position is None else key + [int(position)])
         return np.random.default_rng(int(torch.randint(0, 2 ** 62, (1,)).item()))
 
-    def plan(self, index: int, epoch: int) -> AugmentPlan:
-        """Every random choice of sample ``index`` in ``epoch``."""
-        return draw_plan(self.config, len(self.source), self.rng(index, epoch))
+    def plan(self, index: int, epoch: int, position: Optional[int] = None) -> AugmentPlan:
+        """Every random choice of sample ``index`` in ``epoch`` (drawn at ``position``)."""
+        return draw_plan(self.config, len(self.source), self.rng(index, epoch, position))
 
     # substitutes ----------------------------------------------------------------------------
     def _substitute(self, kind: str, clip: Clip, where: str, reason: str) -> None:
@@ -227,11 +230,13 @@ class SampleBuilder:
                                   self.label_indices(partner), plan.mix_lambda,
                                   self.config.label_smooth)
 
-    def parts(self, index: int, epoch: int) -> Tuple[Clip, AugmentPlan, Optional[Clip]]:
-        """Sample ``index``'s clip, plan and mixup partner (or None)."""
+    def parts(self, index: int, epoch: int, position: Optional[int] = None
+              ) -> Tuple[Clip, AugmentPlan, Optional[Clip]]:
+        """Sample ``index``'s clip, plan and mixup partner (or None); ``position``: where a
+        sampler drew it in the epoch (see :class:`avprep.data.samplers.Draw`)."""
         if not 0 <= index < len(self.source):
             raise IndexError(f"index {index} out of range for {len(self.source)} samples")
-        plan = self.plan(index, epoch)
+        plan = self.plan(index, epoch, position)
         clip = self.source.clip(index)
         partner = self.source.clip(plan.mix_index) if plan.mix_index is not None else None
         return clip, plan, partner

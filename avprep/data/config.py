@@ -33,7 +33,9 @@ class AVConfig:
     file; with ``strict=False`` the original's substitutes are used instead (constant fbank,
     a lower frame, constant image), each one counted in ``dataset.substitutions`` and logged.
     ``seed``: with an int, every random choice of sample i in epoch e depends only on
-    (seed, e, i), so results do not depend on the number of workers; with None they come from the
+    (seed, e, i), or for a balanced sampler's draw (a ``Draw``) also on its position in the epoch's
+    draw, so that repeats of a clip differ; results do not depend on the number of workers (nor
+    of processes). With None they come from the
     process's random state, as in the original. ``batch_fbank``: return waveforms and compute the
     fbank per batch (``avprep.data.BatchFbank``), e.g. on the GPU. ``use_stored_fbank``: read a
     pack's stored fbank when the sample is not mixed.

@@ -7,7 +7,8 @@ numbers, from a JSON list or from a pack folder. Differences, all on purpose:
   where the original silently substitutes; ``audio_conf['strict'] = False`` restores the
   substitutes, which are then counted (``dataset.substitutions``) and logged, never printed;
 - a mixup partner's frame is read from the partner's own ``video_path``;
-- with ``audio_conf['seed']`` set, the random choices depend only on (seed, epoch, index).
+- with ``audio_conf['seed']`` set, the random choices depend only on (seed, epoch, index) and,
+  for a balanced sampler's draw, its position in the epoch (repeats of a clip differ).
 """
 
 from __future__ import annotations

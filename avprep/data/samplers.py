@@ -4,6 +4,11 @@
 seed and an epoch. ``DistributedBalancedSampler`` makes one such global draw per epoch (the same on
 every rank, since it depends only on the seed and the epoch) and gives each rank an equal slice, so
 together the ranks follow the weights exactly as a single process would.
+
+Both yield each index as a :class:`Draw`: an ``int`` (usable wherever an index is) that also carries
+its position in the epoch's global draw. A seeded ``AudiosetDataset`` draws a sample's augmentation
+from that position, so a clip drawn several times in an epoch gets fresh random choices each time
+(as the original's loader does), the same in any worker, with any number of workers or processes.
 """
 
 from __future__ import annotations
@@ -55,6 +60,23 @@ def _expected_len(data: object) -> Optional[int]:
     return len(data)  # type: ignore[arg-type]
 
 
+class Draw(int):
+    """A list index drawn by a sampler, with ``position``: its place in the epoch's draw.
+
+    It prints, compares and hashes as the plain index.
+    """
+
+    position: int
+
+    def __new__(cls, index: int, position: int) -> "Draw":
+        obj = super().__new__(cls, index)
+        obj.position = int(position)
+        return obj
+
+    def __reduce__(self):  # keeps the position through the DataLoader's worker queues
+        return (Draw, (int(self), self.position))
+
+
 def _draw(weights: torch.Tensor, count: int, seed: int, epoch: int) -> torch.Tensor:
     generator = torch.Generator()
     generator.manual_seed(int(np.random.SeedSequence([seed, epoch]).generate_state(1)[0]))
@@ -84,7 +106,8 @@ class BalancedSampler(Sampler[int]):
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        return iter(_draw(self.weights, self.num_samples, self.seed, self.epoch).tolist())
+        indices = _draw(self.weights, self.num_samples, self.seed, self.epoch).tolist()
+        return (Draw(index, position) for position, index in enumerate(indices))
 
     def __len__(self) -> int:
         return self.num_samples
@@ -132,8 +155,9 @@ class DistributedBalancedSampler(Sampler[int]):
         self.epoch = int(epoch)
 
     def __iter__(self) -> Iterator[int]:
-        indices = _draw(self.weights, self.total_size, self.seed, self.epoch)
-        return iter(indices[self.rank:self.total_size:self.num_replicas].tolist())
+        indices = _draw(self.weights, self.total_size, self.seed, self.epoch).tolist()
+        positions = range(self.rank, self.total_size, self.num_replicas)
+        return (Draw(indices[position], position) for position in positions)
 
     def __len__(self) -> int:
         return self.num_samples

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -51,6 +51,21 @@ def contrastive_loss(audio_rep: torch.Tensor, video_rep: torch.Tensor,
         loss_t, acc_t = one_way(scores.t())
         loss, acc = (loss + loss_t) / 2, (acc + acc_t) / 2
     return loss, acc
+
+
+def combine_replicas(parts: Sequence[Sequence[torch.Tensor]]) -> Tuple[torch.Tensor, ...]:
+    """Combine per-replica pretraining outputs as the original training loop does.
+
+    ``parts`` holds one ``(loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, mask_a, mask_v,
+    c_acc)`` per replica. ``nn.DataParallel`` gathers each scalar into a vector with one entry per
+    GPU, and ``traintest_cavmae.py`` then takes ``.sum()`` of the five losses and ``.mean()`` of
+    the contrastive accuracy; the masks are gathered along the batch.
+    """
+    losses = [torch.stack([p[i] for p in parts]).sum() for i in range(5)]
+    mask_a = torch.cat([p[5] for p in parts])
+    mask_v = torch.cat([p[6] for p in parts])
+    c_acc = torch.stack([p[7] for p in parts]).mean()
+    return (*losses, mask_a, mask_v, c_acc)
 
 
 class CAVMAE(AVEncoder):
@@ -214,7 +229,7 @@ class CAVMAE(AVEncoder):
     def forward(self, audio: torch.Tensor, imgs: torch.Tensor, mask_ratio_a: float = 0.75,
                 mask_ratio_v: float = 0.75, mae_loss_weight: float = 1.0,
                 contrast_loss_weight: float = 0.01, mask_mode: str = "unstructured",
-                bidirect_contrast: bool = False):
+                bidirect_contrast: bool = False, groups: Optional[int] = None):
         """Pretraining step: ``(loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, mask_a, mask_v,
         c_acc)``.
 
@@ -222,7 +237,23 @@ class CAVMAE(AVEncoder):
         the contrastive term uses the mean of the visible tokens of each modality. A weight of 0
         skips that part (its losses are returned as zeros). ``bidirect_contrast`` (an avprep
         addition, off as in the original) makes the contrastive loss symmetric.
+
+        ``groups`` (an avprep addition) computes the step as ``nn.DataParallel`` over ``groups``
+        GPUs does in the original: the batch is split with ``torch.chunk`` (as DataParallel
+        scatters it), each chunk runs this forward on its own (its own masks, its InfoNCE over
+        its own samples) and the chunks' results are combined by :func:`combine_replicas`.
         """
+        if groups is not None:
+            parts = [self._step(a, v, mask_ratio_a, mask_ratio_v, mae_loss_weight,
+                                contrast_loss_weight, mask_mode, bidirect_contrast)
+                     for a, v in zip(audio.chunk(groups), imgs.chunk(groups))]
+            return combine_replicas(parts)
+        return self._step(audio, imgs, mask_ratio_a, mask_ratio_v, mae_loss_weight,
+                          contrast_loss_weight, mask_mode, bidirect_contrast)
+
+    def _step(self, audio: torch.Tensor, imgs: torch.Tensor, mask_ratio_a: float,
+              mask_ratio_v: float, mae_loss_weight: float, contrast_loss_weight: float,
+              mask_mode: str, bidirect_contrast: bool):
         latent, mask_a, ids_a, mask_v, ids_v, latent_c_a, latent_c_v = self.forward_encoder(
             audio, imgs, mask_ratio_a, mask_ratio_v, mask_mode=mask_mode)
         zero = torch.tensor(0.0, device=audio.device)

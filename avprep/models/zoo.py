@@ -41,8 +41,11 @@ class ZooEntry:
         return Path(urlparse(self.url).path).name
 
     def aliases(self) -> List[str]:
-        """Lower-case names this entry answers to: its name, file name, and file stem."""
-        return sorted({self.name.lower(), self.filename.lower(), Path(self.filename).stem.lower()})
+        """Lower-case names this entry answers to: its name, file name, file stem and the
+        manifest's ``aliases``."""
+        extra = [str(a).lower() for a in self.info.get("aliases", [])]
+        return sorted({self.name.lower(), self.filename.lower(), Path(self.filename).stem.lower(),
+                       *extra})
 
 
 def _as_entries(raw: Any, source: str) -> List[ZooEntry]:

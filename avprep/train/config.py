@@ -137,6 +137,7 @@ class PretrainConfig(CommonConfig):
     tr_pos: Optional[bool] = None
     masking_ratio: float = 0.75
     mask_mode: str = "unstructured"
+    contrast_groups: Optional[int] = None
 
 
 @dataclass
@@ -160,6 +161,7 @@ class FinetuneConfig(CommonConfig):
     freeze_base: Optional[bool] = None
     skip_frame_agg: Optional[bool] = None
     ft_reinit_head: Optional[bool] = False
+    allow_partial: bool = False
 
 
 @dataclass
@@ -283,6 +285,12 @@ def _options() -> Dict[str, Option]:
         Option(["--masking_ratio"], "masking_ratio", "masking ratio of both modalities", float),
         Option(["--mask_mode"], "mask_mode", "audio masking",
                choices=["unstructured", "time", "freq", "tf"]),
+        Option(["--contrast-groups"], "contrast_groups",
+               "the original's nn.DataParallel semantics: each process's batch is split into G "
+               "groups, each computes the MAE and contrastive losses over its own samples as one "
+               "GPU replica did, and the losses are summed over the groups of every process "
+               "(None: the losses of each process's whole batch, averaged over processes)", int,
+               metavar="G"),
         # fine-tuning only
         Option(["--loss"], "loss", "loss function", choices=["BCE", "CE"]),
         Option(["--freqm"], "freqm", "SpecAugment frequency mask max length", int),
@@ -304,6 +312,11 @@ def _options() -> Dict[str, Option]:
                "checkpoint whose head has another class count than --n_class, start a new head "
                "(init.json lists the keys replaced); without it that is an error", b,
                metavar="BOOL", nargs="?", const=True),
+        Option(["--allow-partial"], "allow_partial",
+               "initialize from a checkpoint that lacks some encoder weights (the original's "
+               "strict=False): load what fits, leave the rest as initialized, and print and "
+               "record (init.json) what was not loaded; off: every weight but the new head must "
+               "come from --pretrain_path", b, metavar="BOOL", nargs="?", const=True),
         # evaluation only
         Option(["--json"], "json", "write the metrics to this JSON file"),
     ]
@@ -376,6 +389,13 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
                              "(use cav-mae or leave it out)")
         if not 0 <= cfg.masking_ratio < 1:
             raise InputError(f"--masking_ratio must be in [0, 1), got {cfg.masking_ratio}")
+        if cfg.contrast_groups is not None:
+            if cfg.contrast_groups < 1:
+                raise InputError(f"--contrast-groups must be at least 1, got "
+                                 f"{cfg.contrast_groups}")
+            if cfg.batch_size % cfg.contrast_groups:
+                raise InputError(f"--contrast-groups {cfg.contrast_groups} must divide the batch "
+                                 f"size per process (-b {cfg.batch_size})")
     if isinstance(cfg, FinetuneConfig):
         if cfg.model not in (None, "cav-mae-ft"):
             raise InputError(f"--model {cfg.model!r} is not supported for fine-tuning "

@@ -35,6 +35,7 @@ from avprep.train import loop
 from avprep.train.config import FinetuneConfig
 from avprep.train.evaluate import evaluate_model, predict
 from avprep.train.metrics import classification_metrics
+from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
                   audio_length=cfg.audio_length)
     init = None
     if cfg.init_path and not cfg.resume:
-        init = loop.load_init(model, cfg.init_path, "finetune", bool(cfg.ft_reinit_head))
+        init = loop.load_init(model, cfg.init_path, "finetune",
+                              reinit_head=bool(cfg.ft_reinit_head),
+                              allow_partial=bool(cfg.allow_partial))
     elif not cfg.init_path:
         logger.warning("fine-tuning a model that starts from random weights (no --pretrain_path)")
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
@@ -94,6 +97,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         cfg, runtime, "finetune", model, optimizer, scheduler, scaler, best=-math.inf)
     model = loop.wrap(model, runtime)
     log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
         print(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode}) on {len(train_set)} clips "
               f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
@@ -106,7 +110,8 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         model.train()
         loss_sum, count = 0.0, 0
         bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
-        for a, v, y in bar:
+        steps.reset()
+        for i, (a, v, y) in enumerate(bar, 1):
             a = a.to(runtime.device, non_blocking=True)
             v = v.to(runtime.device, non_blocking=True)
             y = y.to(runtime.device, non_blocking=True)
@@ -117,8 +122,8 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
             count += a.shape[0]
             global_step += 1
             bar.set_postfix(loss=f"{loss_sum / count:.4f}")
-            if global_step % cfg.n_print_steps == 0:
-                logger.info("epoch %d step %d: loss %.4f", epoch, global_step, loss_sum / count)
+            steps.step(epoch, i, global_step, a.shape[0], {"loss": value}, loss_sum / count,
+                       optimizer.param_groups[0]["lr"])
 
         logits, target, val_loss = predict(model, val_loader, cfg.ftmode, runtime, loss_fn)
         m = classification_metrics(logits.numpy(), target.numpy())

@@ -27,6 +27,7 @@ from avprep.models import save_state_dict, unwrap
 from avprep.progress import progress
 from avprep.train import checkpointing as ckpt
 from avprep.train.config import IMAGE_RES, CommonConfig, EvalConfig, check
+from avprep.train.init_report import format_init
 
 logger = logging.getLogger(__name__)
 
@@ -309,21 +310,24 @@ def optimizer_step(loss: torch.Tensor, optimizer: torch.optim.Optimizer,
 
 
 def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
-              reinit_head: bool = False) -> Dict[str, Any]:
+              reinit_head: bool = False, allow_partial: bool = False) -> Dict[str, Any]:
     """Initialize ``model`` from a checkpoint file or model-zoo name; return what was loaded.
 
     ``kind`` 'finetune': the checkpoint must supply every weight but the classification head
-    (a pretraining checkpoint's decoder is ignored). 'pretrain': as the original, any subset of
-    the weights may come from the checkpoint (e.g. an adapted ImageNet MAE), the rest stay as
-    initialized. A shape mismatch is an error either way, except for a fine-tuned checkpoint's
-    head made for another class count: with ``reinit_head`` (``--ft-reinit-head``) its whole
-    head is left out and the model's new head kept, otherwise an error says to pass it. The
-    result lists keys in the released ``module.`` layout: ``loaded`` (taken from the
-    checkpoint), ``new`` (left as initialized), ``ignored`` (checkpoint keys the model does not
-    use) and ``reinitialized`` (the checkpoint's head keys replaced by a new head, with a
-    ``note`` saying why, which :func:`open_experiment` prints).
+    (a pretraining checkpoint's decoder is ignored), unless ``allow_partial``
+    (``--allow-partial``): then, as the original's ``strict=False``, any subset of the weights
+    may come from it. 'pretrain': as the original, any subset may (e.g. an adapted ImageNet MAE),
+    the rest stay as initialized. A shape mismatch is an error either way, and so is a
+    checkpoint of which nothing fits, except for a fine-tuned checkpoint's head made for another
+    class count: with ``reinit_head`` (``--ft-reinit-head``) its whole head is left out and the
+    model's new head kept, otherwise an error says to pass it. The result lists keys in the
+    released ``module.`` layout: ``loaded`` (taken from the checkpoint), ``new`` (left as
+    initialized), ``ignored`` (checkpoint keys the model does not use) and ``reinitialized``
+    (the checkpoint's head keys replaced by a new head, with a ``note`` saying why, which
+    :func:`open_experiment` prints).
     """
     from avprep.models import check_finite, load_state, read_state_dict, resolve
+    from avprep.models.checkpoint import CheckpointError
     from avprep.models.loader import FT_IGNORED, FT_NEW
 
     path = resolve(name_or_path)
@@ -333,11 +337,16 @@ def load_init(model: torch.nn.Module, name_or_path: str, kind: str,
     note = ""
     if kind == "finetune":
         state, reinitialized, note = _other_head(model, state, reinit_head, path)
-        report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
+    if kind == "finetune" and not allow_partial:
+        try:
+            report = load_state(model, state, FT_NEW, FT_IGNORED, source=os.fspath(path))
+        except CheckpointError as err:
+            raise CheckpointError(err.message + " (--allow-partial True loads the weights that "
+                                  "fit and reports the rest)", path) from err
     else:
         report = load_state(model, state, ("",), ("",), source=os.fspath(path))
         if not report.loaded:
-            raise InputError("no weight of this checkpoint fits the pretraining model", path)
+            raise InputError(f"no weight of this checkpoint fits the {kind} model", path)
     logger.info(report.summary())
 
     def released(keys: List[str]) -> List[str]:
@@ -503,6 +512,7 @@ def open_experiment(cfg: CommonConfig, runtime: Runtime, model: Optional[torch.n
         write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
         if init is not None:
             write_json(exp / "init.json", init)
+            print(format_init(init, str(cfg.init_path)), flush=True)
             if init.get("note"):
                 print(f"{init['note']} ({len(init['reinitialized'])} keys; see init.json)",
                       flush=True)

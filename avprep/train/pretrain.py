@@ -6,6 +6,8 @@ masking seed, and audio<->visual retrieval recalls), the epoch's files, the lr s
 state. The loss is the original's ``mae_loss_weight * (mse_audio + mse_visual) +
 contrast_loss_weight * InfoNCE``; Adam with betas (0.95, 0.999), weight decay 5e-7; the lr is
 multiplied by ``lrscheduler_decay`` from epoch ``lrscheduler_start`` every ``lrscheduler_step``.
+With ``contrast_groups`` G the losses are the original's DataParallel ones: computed per group of
+the batch (G per process) and summed over the groups of all processes (see :func:`replica_scale`).
 
 Files in ``exp_dir``: ``args.json``, ``models/audio_model.<epoch>.pth`` (released layout),
 ``models/best_audio_model.pth`` (lowest validation loss), ``metrics.jsonl`` / ``metrics.csv``,
@@ -27,10 +29,12 @@ from avprep.models import build
 from avprep.train import loop
 from avprep.train.config import PretrainConfig
 from avprep.train.metrics import retrieval_metrics
+from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
 
 LOSS_NAMES = ["loss", "loss_mae", "loss_mae_a", "loss_mae_v", "loss_c", "c_acc"]
+STEP_NAMES = ["loss", "loss_mae_a", "loss_mae_v", "loss_c", "c_acc"]  # in the step lines
 RESULT_COLUMNS = ["train_loss_mae_a", "train_loss_mae_v", "train_loss_c", "train_loss",
                   "val_loss_mae_a", "val_loss_mae_v", "val_loss_c", "val_loss", "val_c_acc", "lr"]
 SHOWN = ["train_loss", "val_loss", "val_loss_c", "val_c_acc", "val_a2v_R@1", "val_v2a_R@1", "lr",
@@ -43,12 +47,23 @@ def model_kwargs(cfg: PretrainConfig) -> Dict[str, Any]:
             "tr_pos": bool(cfg.tr_pos)}
 
 
-def _forward(model: torch.nn.Module, a: torch.Tensor, v: torch.Tensor,
-             cfg: PretrainConfig) -> List[torch.Tensor]:
+def replica_scale(cfg: PretrainConfig, runtime: loop.Runtime) -> int:
+    """The factor that turns a process's losses into the original's sum over every replica.
+
+    With ``--contrast-groups`` the losses are summed over all groups of all processes, as the
+    original sums its DataParallel replicas: each process's group sum times the number of
+    processes (DistributedDataParallel averages gradients over them). Without it, 1.
+    """
+    return runtime.world_size if cfg.contrast_groups else 1
+
+
+def _forward(model: torch.nn.Module, a: torch.Tensor, v: torch.Tensor, cfg: PretrainConfig,
+             scale: int = 1) -> List[torch.Tensor]:
     out = model(a, v, cfg.masking_ratio, cfg.masking_ratio, mae_loss_weight=cfg.mae_loss_weight,
-                contrast_loss_weight=cfg.contrast_loss_weight, mask_mode=cfg.mask_mode)
+                contrast_loss_weight=cfg.contrast_loss_weight, mask_mode=cfg.mask_mode,
+                groups=cfg.contrast_groups)
     loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, _mask_a, _mask_v, c_acc = out
-    return [loss, loss_mae, loss_mae_a, loss_mae_v, loss_c, c_acc]
+    return [x * scale for x in (loss, loss_mae, loss_mae_a, loss_mae_v, loss_c)] + [c_acc]
 
 
 @torch.no_grad()
@@ -60,13 +75,14 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: P
     """
     model.eval()
     bare = loop.unwrap(model)
+    scale = replica_scale(cfg, runtime)
     sums, count = np.zeros(len(LOSS_NAMES)), 0
     feats_a, feats_v = [], []
     with loop.fixed_rng(cfg.seed, runtime):
         for a, v, _ in loader:
             a, v = a.to(runtime.device), v.to(runtime.device)
             with loop.autocast(runtime):
-                values = _forward(bare, a, v, cfg)
+                values = _forward(bare, a, v, cfg, scale)
                 fa, fv = bare.forward_feat(a, v)
             sums += np.array([float(x) for x in values]) * a.shape[0]
             count += a.shape[0]
@@ -113,11 +129,18 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         cfg, runtime, "pretrain", model, optimizer, scheduler, scaler, best=math.inf)
     model = loop.wrap(model, runtime)
     log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    scale = replica_scale(cfg, runtime)
+    steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
         print(f"pretraining {cfg.model_size} CAV-MAE on {len(train_set)} clips "
               f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
               f"{runtime.device}{', amp' if runtime.amp else ''}), "
               f"epochs {start_epoch}..{cfg.n_epochs}")
+        if cfg.contrast_groups:
+            group = cfg.batch_size // cfg.contrast_groups
+            print(f"contrastive loss over groups of {group} clips: {cfg.contrast_groups} per "
+                  f"process x {runtime.world_size} process(es), losses summed over the "
+                  f"{cfg.contrast_groups * runtime.world_size} groups", flush=True)
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()
@@ -125,18 +148,21 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         model.train()
         sums, count = np.zeros(len(LOSS_NAMES)), 0
         bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
-        for a, v, _ in bar:
+        steps.reset()
+        for i, (a, v, _) in enumerate(bar, 1):
             a = a.to(runtime.device, non_blocking=True)
             v = v.to(runtime.device, non_blocking=True)
             with loop.autocast(runtime):
-                values = _forward(model, a, v, cfg)
+                values = _forward(model, a, v, cfg, scale)
             loop.optimizer_step(values[0], optimizer, scaler, epoch, global_step, cfg.exp_dir)
-            sums += np.array([float(x.detach()) for x in values]) * a.shape[0]
+            step_values = [float(x.detach()) for x in values]
+            sums += np.array(step_values) * a.shape[0]
             count += a.shape[0]
             global_step += 1
             bar.set_postfix(loss=f"{sums[0] / count:.4f}")
-            if global_step % cfg.n_print_steps == 0:
-                logger.info("epoch %d step %d: loss %.4f", epoch, global_step, sums[0] / count)
+            shown = {n: x for n, x in zip(LOSS_NAMES, step_values) if n in STEP_NAMES}
+            steps.step(epoch, i, global_step, a.shape[0], shown, sums[0] / count,
+                       optimizer.param_groups[0]["lr"])
 
         record: Dict[str, Any] = {"epoch": epoch}
         for name, s in zip(LOSS_NAMES, sums):
