@@ -176,6 +176,7 @@ class EvalConfig:
     num_workers: int = 32
     skip_frame_agg: Optional[bool] = None
     json: Optional[str] = None
+    released: Optional[str] = None
     amp: Optional[bool] = None
     device: Optional[str] = None
 
@@ -298,6 +299,9 @@ def _options() -> Dict[str, Option]:
                "instead of averaging predictions over the 10 frames", b, metavar="BOOL"),
         # evaluation only
         Option(["--json"], "json", "write the metrics to this JSON file"),
+        Option(["--released"], "released", "the released list (JSON, pack or ids one a line) "
+               "to report coverage of: how many of its ids were scored; the ids scored go "
+               "beside --json as <name>.scored_ids.txt", metavar="LIST"),
     ]
     return {o.name: o for o in opts}
 
