@@ -28,10 +28,12 @@ avprep reconstruct --model cav-mae-base-nonorm --data lists/vgg_test_cleaned.jso
     --ids KlsG1EnBEjc_000361 --masking_ratio 0.75 --mask_mode time
 """
 
+#: indented as the command descriptions are, which add_command dedents
 ANCHORS_TEXT = """
-Published anchors, CAV-MAE Scale+ on the released retrieval subsets
-(audioset_eval_5_per_class_for_retrieval_cleaned.json, vgg_test_5_per_class_for_retrieval_cleaned.json):
-visual->audio R@1 18.8 (AudioSet) / 14.8 (VGGSound); audio->visual R@1 15.1 / 12.8.
+        Published anchors, CAV-MAE Scale+ (zoo name cav-mae-scale+) on the released retrieval
+        subsets audioset_eval_5_per_class_for_retrieval_cleaned.json and
+        vgg_test_5_per_class_for_retrieval_cleaned.json: visual->audio R@1 18.8 (AudioSet) /
+        14.8 (VGGSound); audio->visual R@1 15.1 / 12.8.
 """
 
 

@@ -64,7 +64,8 @@ def data_ids(data: PathLike) -> List[str]:
 def source_ids(source: Source) -> List[str]:
     """The video ids of an opened list or pack, in order."""
     if isinstance(source, PackSource):
-        return source._open().video_ids
+        from avprep.store import open_store
+        return open_store(source.path).video_ids
     return list(source.data.video_id)  # type: ignore[union-attr]
 
 
