@@ -191,7 +191,10 @@ def _embed(args: argparse.Namespace) -> int:
     res = embed(args.model, args.data, args.out, tokens=args.tokens, dtype=args.dtype,
                 batch_size=args.batch_size, num_workers=args.num_workers, chunk=args.chunk,
                 mean=args.dataset_mean, std=args.dataset_std, amp=args.amp, device=args.device)
-    print(f"{res.path}: {res.n_rows} clips ({res.n_new} new, {res.n_skipped} already there)")
+    if res.n_rows:
+        print(f"{res.path}: {res.n_rows} clips ({res.n_new} new, {res.n_skipped} already there)")
+    else:
+        print(f"{res.path}: nothing written (no clip could be embedded)")
     if res.failures:
         _show_failures(res.failures)
         return 1

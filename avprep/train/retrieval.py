@@ -96,6 +96,8 @@ def compute_features(model: PathLike, data: PathLike, *, batch_size: int = 48,
         audio.append(batch.audio)
         video.append(batch.video)
         failures += batch.failures
+    if not ids:
+        return ids, np.zeros((0, 0)), np.zeros((0, 0)), failures
     return ids, torch.cat(audio).numpy(), torch.cat(video).numpy(), failures
 
 
@@ -133,7 +135,9 @@ def retrieval(model: Optional[PathLike] = None, data: Optional[PathLike] = None,
             amp=amp, device=device)
         result.update(model=os.fspath(model), frame=MIDDLE_FRAME)
     if not ids:
-        raise InputError("no clip could be scored", data or embeddings)
+        reasons = "; ".join(f"{v}: {r}" for v, r in failures[:3])
+        raise InputError("no clip could be scored" + (f" ({reasons})" if reasons else ""),
+                         data or embeddings)
     result.update(retrieval_scores(audio, video))
     result.update(data=None if data is None else os.fspath(data), n_clips=len(ids),
                   n_failed=len(failures),
