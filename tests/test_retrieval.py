@@ -228,3 +228,12 @@ def test_help_gives_the_published_anchors(capsys):
     text = " ".join(capsys.readouterr().out.split())
     assert "visual->audio R@1 18.8 (AudioSet) / 14.8 (VGGSound); audio->visual R@1 15.1 / 12.8" \
         in text
+
+
+def test_no_readable_clip_is_an_input_error(setup, tmp_path, capsys):
+    data = tmp_path / "bad.json"
+    data.write_text(json.dumps({"data": [{"video_id": "x", "wav": str(tmp_path / "x.wav"),
+                                          "video_path": str(tmp_path), "labels": "/m/09x0r"}]}))
+    assert main(["retrieval", "--model", str(setup["root"] / "pre.pth"), "--data", str(data),
+                 *CPU]) == 2
+    assert "no clip could be scored (x: " in capsys.readouterr().err
