@@ -154,4 +154,7 @@ def _eval(args: argparse.Namespace) -> int:
     print(json.dumps(json_safe(flat)))
     print(f"{result['n_samples']} clips, {result['n_classes_scored']} classes with a positive, "
           f"{len(result['frames'])} frame(s) averaged", file=sys.stderr)
+    if "released" in result:
+        from avprep.train.released import summary
+        print(summary(result["released"]), file=sys.stderr)
     return 0

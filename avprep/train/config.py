@@ -182,6 +182,7 @@ class EvalConfig:
     num_workers: int = 32
     skip_frame_agg: Optional[bool] = None
     json: Optional[str] = None
+    released: Optional[str] = None
     amp: Optional[bool] = None
     device: Optional[str] = None
 
@@ -319,6 +320,9 @@ def _options() -> Dict[str, Option]:
                "come from --pretrain_path", b, metavar="BOOL", nargs="?", const=True),
         # evaluation only
         Option(["--json"], "json", "write the metrics to this JSON file"),
+        Option(["--released"], "released", "the released list (JSON, pack or ids one a line) "
+               "to report coverage of: how many of its ids were scored; the ids scored go "
+               "beside --json as <name>.scored_ids.txt", metavar="LIST"),
     ]
     return {o.name: o for o in opts}
 

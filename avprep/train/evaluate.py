@@ -141,6 +141,10 @@ def _evaluate(cfg: EvalConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     result = evaluate_model(model, cfg.data_eval, cfg.label_csv, cfg, cfg.ftmode,
                             cfg.skip_frame_agg, runtime)
     result["model"] = cfg.model
+    if cfg.released and runtime.is_main:
+        from avprep.train.released import annotate
+        from avprep.train.represent import data_ids
+        annotate(result, data_ids(cfg.data_eval), cfg.released, cfg.json)
     if cfg.json and runtime.is_main:
         loop.write_json(cfg.json, result)
     return result
