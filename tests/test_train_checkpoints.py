@@ -184,7 +184,7 @@ def test_a_nan_checkpoint_in_eval_is_an_input_error(exps, capsys, tmp_path):
 @pytest.mark.parametrize("change, named", [
     (["--model-size", "base"], "--model-size tiny -> base"),
     (["--lr", "0.01"], "--lr 0.001 -> 0.01"),
-    (["--target_length", "512"], "--target_length 256 -> 512"),
+    (["--target_length", "512"], "--target-length 256 -> 512"),
 ])
 def test_resume_refuses_an_option_it_cannot_continue_with(exps, capsys, change, named):
     exp = _copy(exps, "pre", f"pre-change-{change[0].strip('-')}")

@@ -7,7 +7,7 @@ import argparse
 import json
 import sys
 
-from avprep.cli import add_command, print_failures
+from avprep.cli import add_command, add_option, print_failures
 
 RETRIEVAL_EXAMPLE = """
 avprep retrieval --model cav-mae-scale+ \\
@@ -57,10 +57,10 @@ def _common(p: argparse.ArgumentParser, data_required: bool = True, amp: bool = 
 
 
 def _loader(p: argparse.ArgumentParser) -> None:
-    p.add_argument("-b", "--batch-size", type=int, default=48, metavar="N",
-                   help="clips per batch (default: %(default)s)")
-    p.add_argument("-w", "--num-workers", type=int, default=8, metavar="NW",
-                   help="data-loading workers (default: %(default)s)")
+    add_option(p, "--batch-size", type=int, default=48, metavar="N",
+               help="clips per batch (default: %(default)s)")
+    add_option(p, "--workers", type=int, default=8, metavar="NW", dest="num_workers",
+               help="data-loading workers (default: %(default)s)")
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -106,7 +106,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """, EMBED_EXAMPLE, _embed)
     _common(e)
     _loader(e)
-    e.add_argument("-o", "--out", required=True, metavar="FILE",
+    add_option(e, "--out", required=True, metavar="FILE",
                    help="the Arrow file to write (e.g. embeddings.arrow)")
     e.add_argument("--tokens", action="store_true", help="also store the token sequences")
     e.add_argument("--dtype", choices=["float32", "float16"], default="float32",
@@ -129,7 +129,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         unstructured whatever its setting.
         """, RECONSTRUCT_EXAMPLE, _reconstruct)
     _common(c, amp=False)
-    c.add_argument("-o", "--out", required=True, metavar="DIR", help="folder for the PNG files")
+    add_option(c, "--out", required=True, metavar="DIR", help="folder for the PNG files")
     c.add_argument("--ids", nargs="+", metavar="ID",
                    help="video ids to draw (also comma-separated; default: the first --count)")
     c.add_argument("--count", type=int, default=4,
@@ -152,7 +152,7 @@ def _check_loader(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.num_workers < 0:
-        raise InputError(f"--num-workers must not be negative, got {args.num_workers}")
+        raise InputError(f"--workers must not be negative, got {args.num_workers}")
 
 
 def _show_failures(failures) -> None:

@@ -510,16 +510,16 @@ def open_experiment(cfg: CommonConfig, runtime: Runtime, model: Optional[torch.n
     if runtime.is_main:
         (exp / "models").mkdir(parents=True, exist_ok=True)
         write_json(exp / ("args.resumed.json" if cfg.resume else "args.json"), cfg.to_dict())
+        if model is not None:
+            estimate = ckpt.disk_estimate(model, cfg.n_epochs, bool(cfg.save_model),
+                                          averaged=bool(getattr(cfg, "wa", False)))
+            print(estimate.summary(exp), flush=True)
         if init is not None:
             write_json(exp / "init.json", init)
             print(format_init(init, str(cfg.init_path)), flush=True)
             if init.get("note"):
                 print(f"{init['note']} ({len(init['reinitialized'])} keys; see init.json)",
                       flush=True)
-        if model is not None:
-            estimate = ckpt.disk_estimate(model, cfg.n_epochs, bool(cfg.save_model),
-                                          averaged=bool(getattr(cfg, "wa", False)))
-            print(estimate.summary(exp), flush=True)
     return exp
 
 
