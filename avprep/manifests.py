@@ -27,6 +27,8 @@ DATASETS = ("audioset", "vggsound")
 MANIFESTS = DATASETS + ("models",)
 MODEL_GROUPS = ("pretrained", "ablation", "finetuned", "initialization")
 LIST_GROUPS = {f"{d}-lists": d for d in DATASETS}
+#: kinds of dataset files that are not released with the model zoo (kept out of ``<d>-lists``)
+SEGMENT_KINDS = ("segments",)
 
 
 def _candidates() -> List[Path]:
@@ -93,9 +95,16 @@ def resources() -> Dict[str, Resource]:
 
 
 def groups() -> Dict[str, List[str]]:
-    """Names that stand for several resources: ``audioset-lists``, ``vggsound-lists`` and the
-    model groups ``pretrained``, ``ablation``, ``finetuned``, ``initialization``."""
-    out = {g: [f["name"] for f in load_manifest(d)["files"]] for g, d in LIST_GROUPS.items()}
+    """Names that stand for several resources: ``audioset-lists``, ``vggsound-lists`` (a
+    dataset's released files), the groups that files name (``audioset-segments``) and the model
+    groups ``pretrained``, ``ablation``, ``finetuned``, ``initialization``."""
+    out: Dict[str, List[str]] = {}
+    for group, dataset in LIST_GROUPS.items():
+        files = load_manifest(dataset)["files"]
+        out[group] = [f["name"] for f in files if f["kind"] not in SEGMENT_KINDS]
+        for f in files:
+            if "group" in f:
+                out.setdefault(f["group"], []).append(f["name"])
     models = load_manifest("models")["models"]
     for group in MODEL_GROUPS:
         out[group] = [m["name"] for m in models if m["group"] == group]

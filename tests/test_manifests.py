@@ -6,6 +6,7 @@ import re
 import shutil
 import tomllib
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
@@ -71,7 +72,8 @@ def test_model_fields():
 def test_every_zoo_row_is_described():
     rows = _zoo_rows()
     models = [m for m in load_manifest("models")["models"] if m["group"] != "initialization"]
-    datasets = [f for d in ("audioset", "vggsound") for f in load_manifest(d)["files"]]
+    datasets = [f for d in ("audioset", "vggsound") for f in load_manifest(d)["files"]
+                if f["kind"] != "segments"]
     urls = {m["url"] for m in models} | {f["url"] for f in datasets}
     assert {url for _, _, url in rows} == urls
     # each zoo row's section is listed by the model with that URL
@@ -88,8 +90,11 @@ def test_dataset_manifests(name, classes, lists):
     m = load_manifest(name)
     assert m["classes"] == classes
     kinds = Counter(f["kind"] for f in m["files"])
-    assert kinds == {"labels": 1, "list": lists, "weights": 1}
+    assert kinds == {"labels": 1, "list": lists, "weights": 1,
+                     "segments": {"audioset": 3, "vggsound": 1}[name]}
     for f in m["files"]:
+        if f["kind"] == "segments":
+            continue
         assert f["name"].startswith(name) and f["url"].endswith(f"/{f['file']}?dl=1")
         if f["kind"] != "weights":
             assert f["classes"] == classes
@@ -117,6 +122,11 @@ def test_groups_and_resolve():
     assert [r.name for r in picked][:6] == g["audioset-lists"]
     assert len(picked) == 7  # duplicates and the alias collapse
     assert resources()["cav-mae-base-unstructured"].file == "cav-mae-base.pth"
+    assert g["audioset-segments"] == ["audioset-segments-eval", "audioset-segments-balanced",
+                                      "audioset-segments-unbalanced"]
+    assert [r.file for r in resolve(["audioset-segments", "vggsound-csv"])] == [
+        "eval_segments.csv", "balanced_train_segments.csv", "unbalanced_train_segments.csv",
+        "vggsound.csv"]
     with pytest.raises(InputError, match="unknown resource 'nope'"):
         resolve(["nope"])
     with pytest.raises(InputError):
@@ -156,3 +166,20 @@ def test_dataset_facts_without_train_split_or_with_a_wrong_one(tmp_path, monkeyp
     path.write_text('splits = ["vggsound-test"]\n' + text)
     with pytest.raises(InputError, match="is not one of the splits"):
         dataset_facts("vggsound")
+
+
+def test_segment_sources_match_resources_md():
+    """Every segment-table URL of resources.md is a manifest entry of kind segments, and the
+    segment counts in the manifest are the ones resources.md quotes from the headers."""
+    text = RESOURCES_MD.read_text()
+    section = text[text.index("Where each clip's 10-second segment lies"):]
+    urls = set(re.findall(r"\| (https?://\S+\.csv) \|", section))
+    entries = {f["url"]: f for d in ("audioset", "vggsound") for f in load_manifest(d)["files"]
+               if f["kind"] == "segments"}
+    assert urls == set(entries) and len(urls) == 4
+    counts = {Path(u).name: int(n.replace(",", "")) for u, n in re.findall(
+        r"\| (https?://\S+\.csv) \|.*?([\d,]+) segments in its header", section)}
+    assert counts == {"eval_segments.csv": 20371, "balanced_train_segments.csv": 22160}
+    for url, entry in entries.items():
+        assert entry["file"] == Path(url).name
+        assert entry.get("segments") == counts.get(entry["file"])

@@ -18,8 +18,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """
         Download the resources NAME... from the manifests into DIR. A name is a file or model
         name from 'avprep fetch --list', or a group: audioset-lists, vggsound-lists (label CSV,
-        lists and weights of a dataset), pretrained, ablation, finetuned,
-        initialization (model groups; initialization: in-initial, the ImageNet start).
+        lists and weights of a dataset), audioset-segments (Google's three segment CSVs: where
+        each clip lies in its video; VGGSound's own list is vggsound-csv), pretrained, ablation,
+        finetuned, initialization (model groups; initialization: in-initial, the ImageNet start).
 
         Each file is written as <file>.avprep-part and renamed only when it is complete (its
         announced length met, nothing more) and is what its manifest entry says: a label CSV
