@@ -9,12 +9,12 @@ AVPREP := $(BIN)/avprep
 
 .PHONY: install test demo bench prepare-audioset prepare-vggsound
 
-## install: create .venv and install avprep with its test and ray extras (once; a stamp skips it)
+## install: create .venv and install avprep with its test, ray and download extras (once; a stamp skips it)
 install: $(STAMP)
 $(STAMP): setup.cfg pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,ray]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,ray,download]'
 	touch $(STAMP)
 
 ## test: the whole test suite

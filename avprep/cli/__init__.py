@@ -32,7 +32,7 @@ Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
 
 #: command modules in the order data flows through them, so that ``--help`` reads as a pipeline
-PIPELINE_ORDER = ("fetch", "lists", "extract", "prepare", "features", "store", "data", "train")
+PIPELINE_ORDER = ("fetch", "download", "lists", "extract", "prepare", "features", "store", "data", "train")
 
 #: exit code of an unexpected failure, kept apart from 1 (the work found problems)
 INTERNAL_ERROR = 3
