@@ -94,6 +94,17 @@ def audio_seconds(path: Path, window: float = 0.05) -> Tuple[float, float, float
     return len(samples) / rate, second_of(samples[:n]), second_of(samples[-n:])
 
 
+def assert_covers(clip: Path, start: float, end: float, tol: float = 0.1) -> None:
+    """The decoded clip shows source time ``start`` first and ``end`` last, within ``tol``, in
+    its frames and its audio."""
+    frames = frame_times(clip)
+    assert abs(frames[0][1] - start) <= tol, frames[:3]
+    assert abs(frames[-1][1] + 1 / FPS - end) <= tol, frames[-3:]
+    duration, first, last = audio_seconds(clip)
+    assert abs(duration - (end - start)) <= tol
+    assert first == round(int(start)) and last == int(end - 0.05)
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 

@@ -87,8 +87,8 @@ def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
 
 def _failure_of(stderr: str, code: int) -> Failure:
     low = stderr.lower()
-    if "matches no streams" in low:
-        kind = "audio" if re.search(r"map '\d+:a", low) else "video"
+    if "matches no streams" in low:  # ffmpeg does not say which map: see what the input has
+        kind = "video" if not re.search(r"stream #\d+:\d+.*: video:", low) else "audio"
         return Failure(UNAVAILABLE, f"no {kind} stream")
     return classify_ffmpeg(stderr) or Failure(
         TRANSIENT, f"ffmpeg exited with {code}: {_last_line(stderr)}")

@@ -26,8 +26,9 @@ from avprep.synth import ffmpeg_exe
 #: the default ``--url-template``
 YOUTUBE_TEMPLATE = "https://www.youtube.com/watch?v={ytid}"
 #: the default ``--format``: the smallest video whose short side is at least 224 pixels, plus the
-#: best audio; else the best single file at least that big; else whatever comes closest
-DEFAULT_FORMAT = ("bv*[height>=?224][width>=?224]+ba/b[height>=?224][width>=?224]/bv*+ba/b")
+#: best audio; else the smallest single file at least that big; else the largest there is (with
+#: :data:`DEFAULT_SORT`'s ascending sizes, "w" picks the largest)
+DEFAULT_FORMAT = ("bv*[height>=?224][width>=?224]+ba/b[height>=?224][width>=?224]/wv*+ba/w")
 #: with the default format, smaller resolutions sort first (``res`` is the short side), H.264
 #: before other codecs at the same size (cheaper to decode and to cut)
 DEFAULT_SORT = ("+res", "vcodec:h264", "acodec")
