@@ -103,3 +103,4 @@ bench: install
 	$(BIN)/python scripts/bench_store.py
 	$(BIN)/python scripts/bench_loader.py
 	$(BIN)/python scripts/bench_train.py
+	$(BIN)/python scripts/bench_download.py

@@ -4,7 +4,8 @@ they were cut.
 ``MediaServer`` serves ``files[ytid]`` at ``/<ytid>.mp4`` with HTTP Range, and per id: 404 for an
 id it does not hold, ``rate_limit[ytid] = n`` answers 429 to the first n requests, ``fail[ytid] =
 status`` always answers that status, ``truncate[ytid] = n`` closes every response after n bytes of
-its body (the announced length stays the full one). ``requests`` records ``(ytid, Range)``.
+its body (the announced length stays the full one). ``requests`` records ``(ytid, Range)``;
+``bytes_sent`` counts the body bytes clients took.
 
 :func:`make_timed_clip` writes a clip whose frames and audio show the second they come from: the
 luma of frame at time t is ``16 + 11 * (floor(t) mod 20)`` and its blue chroma ``16 + 9 * (frame
@@ -108,6 +109,11 @@ def assert_covers(clip: Path, start: float, end: float, tol: float = 0.1) -> Non
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
+    def setup(self) -> None:
+        # a small send buffer: what a client does not read is not counted as sent
+        self.request.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        super().setup()
+
     def log_message(self, *args):
         pass
 
@@ -165,9 +171,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.connection.shutdown(socket.SHUT_RDWR)
                 self.close_connection = True
                 return
-            with srv.lock:
-                srv.bytes_sent += len(chunk)
-            self.wfile.write(chunk)
+            for pos in range(0, len(chunk), 1 << 16):  # count what the client really took
+                piece = chunk[pos:pos + (1 << 16)]
+                self.wfile.write(piece)
+                with srv.lock:
+                    srv.bytes_sent += len(piece)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client read what it wanted and hung up
 

@@ -264,5 +264,13 @@ def test_unknown_start_is_exit_2_before_any_request(server, tmp_path, capsys):
                "--url-template", server.template])
     assert rc == 2 and server.requests == []
     assert "no known start for id 'UnknownId00'" in capsys.readouterr().err
-    assert main(["download", str(ids), "--dest", str(tmp_path / "v"), "--segments", str(segs),
-                 "--log", str(tmp_path / "v" / "log.jsonl")]) == 2
+    ok = _ids(tmp_path / "ok.txt", [AS_ID])
+    base = ["download", str(ok), "--dest", str(tmp_path / "v"), "--segments", str(segs)]
+    assert main(base + ["--log", str(tmp_path / "v" / "log.jsonl")]) == 2
+    assert "must not be inside DIR" in capsys.readouterr().err
+    assert main(base + ["--cookies", str(tmp_path / "none.txt")]) == 2
+    assert "cookies file not found" in capsys.readouterr().err
+    assert main(base + ["--proxy", "socks5://127.0.0.1:1"]) == 2
+    assert main(base + ["--url-template", "http://127.0.0.1:1/x.mp4"]) == 2
+    assert main(base + ["--shard", "2/2"]) == 2
+    assert server.requests == []

@@ -45,7 +45,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         a bot") pauses every worker for --backoff s, doubling up to {MAX_BACKOFF / 3600:g} h; after
         repeated pauses without progress the run stops (exit 1) and says when to try again.
         To go further: --shard i/N on N machines or addresses; --cookies FILE (a signed-in
-        account's cookies.txt: the account can be banned); --proxy URL.
+        account's cookies.txt: the account can be banned); --proxy http://HOST:PORT.
 
         Exit status: 0 every id downloaded or unavailable; 1 some are pending or were not
         attempted (run again); 2 unusable input or arguments.
@@ -86,7 +86,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="seconds to wait for the server (default %(default)s)")
     p.add_argument("--cookies", metavar="FILE",
                    help="Netscape cookies.txt of a signed-in account (it risks a ban)")
-    p.add_argument("--proxy", metavar="URL", help="HTTP(S)/SOCKS proxy for every request")
+    p.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy for every request (http://HOST:PORT)")
     p.add_argument("--shard", metavar="i/N", help="download only shard i of N (0-based)")
     p.add_argument("--limit", type=int, metavar="N", help="attempt at most N clips this run")
     p.add_argument("--retry-unavailable", action="store_true",

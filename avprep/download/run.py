@@ -200,7 +200,7 @@ def _attempt(seg: Segment, cfg: _Settings) -> str:
 
 def _check_args(workers: int, max_per_hour: float, sleep: float, backoff: float,
                 retries: int, cut: str, url_template: str, limit: Optional[int],
-                cookies: Optional[PathLike]) -> None:
+                cookies: Optional[PathLike], proxy: Optional[str]) -> None:
     if workers < 1:
         raise InputError("--workers must be at least 1")
     if not max_per_hour > 0:
@@ -215,6 +215,9 @@ def _check_args(workers: int, max_per_hour: float, sleep: float, backoff: float,
         raise InputError("--limit must be >= 0")
     if cookies is not None and not Path(cookies).is_file():
         raise InputError("cookies file not found", cookies)
+    if proxy is not None and not proxy.lower().startswith(("http://", "https://")):
+        raise InputError(f"--proxy must be an http:// or https:// proxy (ffmpeg, which fetches "
+                         f"the segment, speaks no SOCKS), not {proxy!r}")
 
 
 def plan(list_path: PathLike, segments: Sequence[PathLike] = (),
@@ -254,7 +257,7 @@ def download(list_path: PathLike, dest: PathLike, segments: Sequence[PathLike] =
     from avprep.media.runner import parse_shard
 
     _check_args(workers, max_per_hour, sleep, backoff, retries, cut, url_template, limit,
-                cookies)
+                cookies, proxy)
     shard_t = parse_shard(shard) if isinstance(shard, str) or shard is None else tuple(shard)
     chosen = plan(list_path, segments, shard_t)
     dest = Path(dest)
