@@ -274,3 +274,11 @@ def test_unknown_start_is_exit_2_before_any_request(server, tmp_path, capsys):
     assert main(base + ["--url-template", "http://127.0.0.1:1/x.mp4"]) == 2
     assert main(base + ["--shard", "2/2"]) == 2
     assert server.requests == []
+
+
+def test_help_has_an_example(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["download", "--help"])
+    assert exit_info.value.code == 0
+    out = capsys.readouterr().out
+    assert "example:\n  avprep download" in out and "--retry-unavailable" in out

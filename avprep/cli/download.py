@@ -51,9 +51,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         attempted (run again); 2 unusable input or arguments.
         """,
         """
-        avprep fetch audioset-segments --dest segments
         avprep download audioset_eval_cleaned.json --dest videos/eval \\
-            --segments segments/eval_segments.csv
+            --segments segments/eval_segments.csv     # after: avprep fetch audioset-segments
         avprep download vgg_test_cleaned.json --dest videos/vgg_test --shard 0/4 --workers 2
         avprep extract videos/eval --audio-dir out/audio --frame-dir out/frames
         """,

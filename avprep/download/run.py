@@ -313,7 +313,7 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
     queue = _Queue(todo)
     lock = threading.Lock()
     bar = progress(total=len(todo), desc="download", unit="clip", show=show_progress)
-    bar.bar_format = "{desc}: {n}/{total} [{elapsed}<{remaining}] {postfix}"
+    bar.bar_format = "{desc}: {n}/{total} [{elapsed}<{remaining}]{postfix}"
     started = time.monotonic()
 
     def settle(seg: Segment, status: str, reason: str) -> None:
