@@ -5,6 +5,7 @@ Subpackages, in the order data flows through them:
 - :mod:`avprep.lists`    released JSON lists, label CSVs, weight CSVs; ids; validation; coverage
 - :mod:`avprep.fetch`    download released resources named in ``manifests/``, checked
   (:mod:`avprep.transfer`, :mod:`avprep.filecheck`); :mod:`avprep.cache_dir` the cache folder
+- :mod:`avprep.download` the listed clips' segments from YouTube: paced, resumable, logged
 - :mod:`avprep.media`    raw video -> 16 kHz wav + 10 frames, one clip or a whole folder
 - :mod:`avprep.features` Kaldi-compatible fbank, single clip and batched; normalization stats
 - :mod:`avprep.store`    packed Arrow shards with random access

@@ -282,3 +282,18 @@ def test_help_has_an_example(capsys):
     assert exit_info.value.code == 0
     out = capsys.readouterr().out
     assert "example:\n  avprep download" in out and "--retry-unavailable" in out
+
+
+def test_one_id_rate_limited_again_and_again_goes_pending(server, tmp_path):
+    """While other clips download the run goes on; the id that keeps getting 429 is left
+    pending for the next run after max_pauses tries, never unavailable."""
+    server.files[AS_ID] = server.files[OTHER] = server.clip
+    server.rate_limit[AS_ID] = 10**6
+    segs = _segments(tmp_path / "s.csv", [(AS_ID, 1.0, 11.0), (OTHER, 0.0, 10.0)])
+    summary = download(_ids(tmp_path / "ids.txt", [AS_ID, OTHER]), tmp_path / "videos",
+                       segments=[segs], url_template=server.template, max_pauses=3, workers=1,
+                       **FAST)
+    assert summary.downloaded == 1 and summary.pending == 1 and summary.exit_code == 1
+    state = read_download_log(summary.log)
+    assert state[AS_ID]["status"] == "pending" and "429" in state[AS_ID]["reason"]
+    assert sum(1 for y, _ in server.requests if y == AS_ID) == 3

@@ -371,7 +371,8 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
         elif failure.kind == RATE_LIMITED:
             pause = pacer.rate_limited()
             _log.info("rate-limited (%s): every worker pauses %.0f s", failure.reason, pause)
-            if pacer.stopped.is_set():
+            if pacer.stopped.is_set() or attempts + 1 >= pacer.max_pauses:
+                # an id rate-limited again and again while others download goes to the next run
                 settle(seg, PENDING, f"rate-limited: {failure.reason}")
             else:
                 queue.put(seg, attempts + 1, 0.0)
