@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import threading
 import time
+from pathlib import Path
 
 import pytest
 from yt_dlp.networking import Response
@@ -225,3 +226,27 @@ def test_default_format_is_the_smallest_video_of_224_plus_the_best_audio(sizes, 
     video, audio = chosen["requested_formats"]
     assert f"{video['width']}x{video['height']}" == want
     assert audio["format_id"] == "a160"
+
+
+def test_ffmpeg_command_maps_the_chosen_formats():
+    """bv*+ba: the video from the first input, the audio from the separate audio format even when
+    the video format carries audio too; one combined file: both from input 0."""
+    from avprep.download.cut import ffmpeg_command
+    from avprep.download.segments import Segment
+    from avprep.download.source import Stream
+
+    seg = Segment("x", "x", 3.5, 13.5)
+    both = Stream("https://v/1", {"User-Agent": "a"}, vcodec="avc1", acodec="mp4a.40.2")
+    audio = Stream("https://a/2", vcodec=None, acodec="opus")
+    cmd = ffmpeg_command([both, audio], seg, Path("/tmp/o.mp4"), "exact")
+    assert cmd[cmd.index("-i") + 1] == "https://v/1" and cmd.count("-i") == 2
+    maps = [cmd[i + 1] for i, a in enumerate(cmd) if a == "-map"]
+    assert maps == ["0:v:0", "1:a:0"]
+    assert cmd[cmd.index("-c:a") + 1] == "copy" and "libx264" in cmd
+    assert cmd.count("-ss") == 2 and cmd[cmd.index("-ss") + 1] == "3.500"
+    single = ffmpeg_command([both], seg, Path("/tmp/o.mp4"), "keyframe")
+    assert [single[i + 1] for i, a in enumerate(single) if a == "-map"] == ["0:v:0", "0:a:0"]
+    assert single[single.index("-c:v") + 1] == "copy"
+    vorbis = ffmpeg_command([both, Stream("https://a/3", acodec="vorbis")], seg,
+                            Path("/tmp/o.mp4"), "keyframe")
+    assert vorbis[vorbis.index("-c:a") + 1] == "aac"  # MP4 holds no Vorbis

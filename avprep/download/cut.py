@@ -62,9 +62,13 @@ def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
                    length: Optional[float] = None) -> List[str]:
     """The ffmpeg command that writes ``seg`` of ``streams`` to ``out`` (MP4)."""
     args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y"]
-    video_input = next(i for i, s in enumerate(streams) if s.vcodec)
-    audio_input = next(i for i, s in enumerate(streams) if s.acodec)
-    for stream in streams[:2] if video_input != audio_input else streams[:1]:
+    # a separate audio format (bv*+ba) wins over the audio inside a combined video format
+    video = next(i for i, s in enumerate(streams) if s.vcodec)
+    audio = next((i for i, s in enumerate(streams) if s.acodec and not s.vcodec),
+                 next(i for i, s in enumerate(streams) if s.acodec))
+    used = sorted({video, audio})
+    video_input, audio_input = used.index(video), used.index(audio)
+    for stream in (streams[i] for i in used):
         if stream.url.startswith(("http://", "https://")):
             args += ["-rw_timeout", str(int(timeout * 1e6))]
             if stream.headers:
@@ -74,8 +78,8 @@ def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
         args += ["-ss", f"{seg.start:.3f}", "-t", f"{length or seg.duration:.3f}",
                  "-i", stream.url]
     args += ["-map", f"{video_input}:v:0", "-map", f"{audio_input}:a:0", "-sn", "-dn"]
-    acodec = (streams[audio_input].acodec or "").split(".")[0].lower()
-    copy_audio = not encode_audio and (acodec in _MP4_AUDIO or streams[audio_input].acodec
+    acodec = (streams[audio].acodec or "").split(".")[0].lower()
+    copy_audio = not encode_audio and (acodec in _MP4_AUDIO or streams[audio].acodec
                                        in _MP4_AUDIO)
     if cut == "exact":
         args += list(EXACT_VIDEO)
