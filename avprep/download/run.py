@@ -124,7 +124,7 @@ class _Queue:
     """Segments to attempt, each with the time before which it waits (a retry's back-off)."""
 
     def __init__(self, segments: Sequence[Segment]):
-        self._heap: List[Tuple[float, int, Segment, int]] = []
+        self._heap: List[Tuple[float, int, Segment, int, str]] = []
         self._seq = itertools.count()
         self._cond = threading.Condition()
         self._busy = 0
@@ -132,13 +132,15 @@ class _Queue:
         for seg in segments:
             self.put(seg, 0, 0.0)
 
-    def put(self, seg: Segment, attempts: int, delay: float) -> None:
+    def put(self, seg: Segment, attempts: int, delay: float, reason: str = "") -> None:
+        """Queue ``seg`` after ``attempts`` tries (the last failing for ``reason``), due in
+        ``delay`` seconds."""
         with self._cond:
             heapq.heappush(self._heap, (time.monotonic() + delay, next(self._seq), seg,
-                                        attempts))
+                                        attempts, reason))
             self._cond.notify_all()
 
-    def get(self) -> Optional[Tuple[Segment, int]]:
+    def get(self) -> Optional[Tuple[Segment, int, str]]:
         """The next segment due, or None when nothing is left (or the queue is closed)."""
         with self._cond:
             while True:
@@ -146,9 +148,9 @@ class _Queue:
                     return None
                 now = time.monotonic()
                 if self._heap and self._heap[0][0] <= now:
-                    _due, _seq, seg, attempts = heapq.heappop(self._heap)
+                    _due, _seq, seg, attempts, reason = heapq.heappop(self._heap)
                     self._busy += 1
-                    return seg, attempts
+                    return seg, attempts, reason
                 if not self._heap and self._busy == 0:
                     return None
                 wait = self._heap[0][0] - now if self._heap else 1.0
@@ -164,10 +166,10 @@ class _Queue:
             self.closed = True
             self._cond.notify_all()
 
-    def left(self) -> List[Tuple[Segment, int]]:
-        """The segments still queued, with their attempts so far."""
+    def left(self) -> List[Tuple[Segment, int, str]]:
+        """The segments still queued, with their attempts so far and the last failure."""
         with self._cond:
-            return [(item[2], item[3]) for item in self._heap]
+            return [item[2:] for item in self._heap]
 
 
 @dataclass
@@ -338,10 +340,10 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
             item = queue.get()
             if item is None:
                 return
-            seg, attempts = item
+            seg, attempts, last = item
             try:
                 if not pacer.wait_turn():
-                    settle_stop(seg, attempts)
+                    settle_stop(seg, attempts, last)
                     continue
                 try:
                     note = _attempt(seg, cfg)
@@ -358,9 +360,9 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
                 queue.done()
             pacer.wait(pacer.worker_pause())
 
-    def settle_stop(seg: Segment, attempts: int) -> None:
+    def settle_stop(seg: Segment, attempts: int, last: str) -> None:
         if attempts:
-            settle(seg, PENDING, "rate-limited: the run stopped before it was retried")
+            settle(seg, PENDING, f"{last}; the run stopped before it was retried")
         else:
             with lock:
                 summary.not_attempted += 1
@@ -375,11 +377,12 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
                 # an id rate-limited again and again while others download goes to the next run
                 settle(seg, PENDING, f"rate-limited: {failure.reason}")
             else:
-                queue.put(seg, attempts + 1, 0.0)
+                queue.put(seg, attempts + 1, 0.0, f"rate-limited: {failure.reason}")
         elif attempts >= cfg.retries:
             settle(seg, PENDING, f"{failure.reason} (after {attempts + 1} attempts)")
         else:
-            queue.put(seg, attempts + 1, min(cfg.backoff * 2 ** attempts, MAX_BACKOFF))
+            queue.put(seg, attempts + 1, min(cfg.backoff * 2 ** attempts, MAX_BACKOFF),
+                      failure.reason)
 
     threads = [threading.Thread(target=work, name=f"download-{i}", daemon=True)
                for i in range(workers)]
@@ -397,5 +400,5 @@ def _run(todo: List[Segment], cfg: _Settings, pacer: Pacer, book: DownloadLog,
         raise
     finally:
         bar.close()
-    for seg, attempts in queue.left():
-        settle_stop(seg, attempts)
+    for seg, attempts, last in queue.left():
+        settle_stop(seg, attempts, last)
