@@ -99,6 +99,8 @@ def assert_covers(clip: Path, start: float, end: float, tol: float = 0.1) -> Non
     """The decoded clip shows source time ``start`` first and ``end`` last, within ``tol``, in
     its frames and its audio."""
     frames = frame_times(clip)
+    shown = [second for _t, second in frames]
+    assert all(abs(b - a - 1 / FPS) < 1e-6 for a, b in zip(shown, shown[1:])), shown  # no gap
     assert abs(frames[0][1] - start) <= tol, frames[:3]
     assert abs(frames[-1][1] + 1 / FPS - end) <= tol, frames[-3:]
     duration, first, last = audio_seconds(clip)

@@ -304,3 +304,25 @@ def test_one_id_rate_limited_again_and_again_goes_pending(server, tmp_path):
     state = read_download_log(summary.log)
     assert state[AS_ID]["status"] == "pending" and "429" in state[AS_ID]["reason"]
     assert sum(1 for y, _ in server.requests if y == AS_ID) == 3
+
+
+def test_json_list_through_the_command_line(server, tmp_path, capsys):
+    """A released-format JSON list mixing an AudioSet id (segment from --segments) and a
+    VGGSound id, with a yt-dlp --format of one's own."""
+    server.files[AS_ID] = server.files["KlsG1EnBEjc"] = server.clip
+    ids = [AS_ID, "KlsG1EnBEjc_000003"]
+    listed = tmp_path / "audioset_eval_cleaned.json"
+    listed.write_text(json.dumps({"data": [
+        {"video_id": v, "wav": f"/x/{v}.wav", "video_path": "/x", "labels": "/m/09x0r"}
+        for v in ids]}))
+    segs = _segments(tmp_path / "eval_segments.csv", [(AS_ID, 2.5, 12.5)])
+    dest = tmp_path / "videos"
+    rc = main(["download", str(listed), "--dest", str(dest), "--segments", str(segs),
+               "--url-template", server.template, "--format", "b", "--workers", "2",
+               "--sleep", "0", "--max-per-hour", "100000", "--log", str(tmp_path / "dl.jsonl")])
+    assert rc == 0
+    assert "2 downloaded, 0 unavailable, 0 pending of 2 ids" in capsys.readouterr().out
+    assert _only_clips(dest) == {f"{v}.mp4" for v in ids}
+    assert_covers(dest / f"{AS_ID}.mp4", 2.5, 12.5)
+    assert_covers(dest / "KlsG1EnBEjc_000003.mp4", 3.0, 13.0)
+    assert set(read_download_log(tmp_path / "dl.jsonl")) == set(ids)
