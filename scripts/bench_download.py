@@ -2,8 +2,9 @@
 """Benchmark: getting 10-second clips out of long videos over HTTP, as ``avprep download`` does
 (``--cut exact`` and ``--cut keyframe``: ffmpeg seeks with Range requests and reads only the
 segment), against the usual approach (download the whole video with yt-dlp, then cut it with
-ffmpeg, re-encoding as ``--cut exact`` does). A fourth row measures the other way to an exact cut:
-re-encode only from the start to the next keyframe and copy the rest.
+ffmpeg, re-encoding with ``--cut exact``'s x264 settings). ``--cut exact`` re-encodes only from
+the start to the next keyframe and copies the rest; a fourth row measures the other way to an
+exact cut, re-encoding the whole segment in one ffmpeg pass.
 
 The videos are served by the tests' media server (tests/media_server.py) from its own process on
 127.0.0.1, so its CPU is not counted. CPU per clip is this process plus its ffmpeg children;
@@ -91,30 +92,19 @@ def _whole_then_cut(ids: List[str], dest: Path, template: str) -> None:
             os.unlink(src)
 
 
-def _head_only(ids: List[str], dest: Path, template: str, gop: float) -> None:
-    """The cheaper exact cut's CPU: re-encode from the start to the next keyframe, stream-copy
-    from there (the two parts are not joined: joining H.264 from two encoders needs matching
-    parameter sets, and a VP9 or AV1 source would need its own codec's slow encoder)."""
-    import math
-
-    from avprep.download.cut import EXACT_VIDEO
+def _whole_segment(ids: List[str], dest: Path, template: str) -> None:
+    """The other exact cut: one ffmpeg pass that re-encodes the whole segment's video (what
+    ``--cut exact`` falls back to for sources the head-only cut does not take)."""
+    from avprep.download.cut import ffmpeg_command
     from avprep.download.segments import vggsound_segment
-    from avprep.synth import ffmpeg_exe
+    from avprep.download.source import Stream
 
     dest.mkdir(parents=True, exist_ok=True)
     for video_id in ids:
         seg = vggsound_segment(video_id)
-        url = template.format(ytid=seg.ytid)
-        key = math.ceil(seg.start / gop) * gop
-        base = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
-        if key > seg.start:  # (-t 0 would mean no limit)
-            subprocess.run(base + ["-ss", f"{seg.start}", "-t", f"{key - seg.start}", "-i", url,
-                                   *EXACT_VIDEO, "-c:a", "copy",
-                                   str(dest / f"{video_id}.head.mp4")],
-                           check=True, stdin=subprocess.DEVNULL)
-        subprocess.run(base + ["-ss", f"{key}", "-t", f"{seg.end - key}", "-i", url, "-c", "copy",
-                               str(dest / f"{video_id}.tail.mp4")],
-                       check=True, stdin=subprocess.DEVNULL)
+        stream = Stream(template.format(ytid=seg.ytid), vcodec="?", acodec="?")
+        subprocess.run(ffmpeg_command([stream], seg, dest / f"{video_id}.mp4", "exact"),
+                       check=True, stdin=subprocess.DEVNULL, capture_output=True)
 
 
 def main() -> None:
@@ -149,7 +139,7 @@ def main() -> None:
             "whole video, then cut": lambda d, i, f: _whole_then_cut(i, d, template),
             "avprep --cut exact": lambda d, i, f: _avprep(f, d, template, "exact"),
             "avprep --cut keyframe": lambda d, i, f: _avprep(f, d, template, "keyframe"),
-            "head re-encode + copy": lambda d, i, f: _head_only(i, d, template, args.gop),
+            "re-encode whole segment": lambda d, i, f: _whole_segment(i, d, template),
         }
         for name, run in methods.items():
             dest = tmp / name.replace(" ", "_").replace(",", "")
@@ -178,10 +168,10 @@ def main() -> None:
         print(f"{name:24s} {n / wall:8.2f} {cpu / n:11.3f} {nbytes / n / 1e6:8.2f}   "
               f"{base_wall / wall:5.2f}x {base_cpu / cpu:5.2f}x {base_bytes / max(nbytes, 1):6.1f}x")
     exact, key = results["avprep --cut exact"][1] / n, results["avprep --cut keyframe"][1] / n
-    head = results["head re-encode + copy"][1] / n
-    print(f"exact cut by re-encoding the segment: {exact:.3f} CPU s/clip; by re-encoding only up "
-          f"to the first keyframe and copying the rest: {head:.3f} (parts not joined, no "
-          f"extraction); a stream copy: {key:.3f}")
+    whole = results["re-encode whole segment"][1] / n
+    print(f"exact cut re-encoding up to the first keyframe and copying the rest (avprep): "
+          f"{exact:.3f} CPU s/clip; re-encoding the whole segment: {whole:.3f} "
+          f"({whole / exact:.1f}x); a stream copy: {key:.3f}")
 
 
 if __name__ == "__main__":

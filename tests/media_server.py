@@ -36,9 +36,10 @@ TONE_BASE, TONE_STEP = 300.0, 100.0
 
 
 def make_timed_clip(path: Path, duration: float = 16.0, gop_seconds: float = 2.0,
-                    size: str = "160x120", audio: bool = True, video: bool = True) -> Path:
-    """Write an H.264/AAC mp4 (moov first) of ``duration`` seconds, a keyframe every
-    ``gop_seconds``, whose frames and audio encode the second they come from."""
+                    size: str = "160x120", audio: bool = True, video: bool = True,
+                    vcodec: str = "libx264") -> Path:
+    """Write an H.264 (or ``vcodec``)/AAC mp4 (moov first) of ``duration`` seconds, a keyframe
+    every ``gop_seconds``, whose frames and audio encode the second they come from."""
     cmd = [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y"]
     if video:
         cmd += ["-f", "lavfi", "-i",
@@ -51,8 +52,9 @@ def make_timed_clip(path: Path, duration: float = 16.0, gop_seconds: float = 2.0
                 f"d={duration}"]
     if video:
         gop = str(int(round(gop_seconds * FPS)))
-        cmd += ["-c:v", "libx264", "-preset", "ultrafast", "-g", gop, "-keyint_min", gop,
-                "-sc_threshold", "0", "-pix_fmt", "yuv420p"]
+        cmd += ["-c:v", vcodec, "-g", gop, "-keyint_min", gop, "-pix_fmt", "yuv420p"]
+        cmd += (["-preset", "ultrafast", "-sc_threshold", "0"] if vcodec == "libx264"
+                else ["-q:v", "2"])
     if audio:
         cmd += ["-c:a", "aac", "-b:a", "96k"]
     with atomic_path(path) as tmp:

@@ -27,6 +27,8 @@ FAST = dict(sleep=0.0, max_per_hour=1e6, backoff=0.05, retries=1, show_progress=
 def clips(tmp_path_factory):
     folder = tmp_path_factory.mktemp("source")
     return {"av": make_timed_clip(folder / "av.mp4", duration=16.0, gop_seconds=GOP).read_bytes(),
+            "mpeg4": make_timed_clip(folder / "m4.mp4", duration=16.0, gop_seconds=GOP,
+                                     vcodec="mpeg4").read_bytes(),
             "video-only": make_timed_clip(folder / "v.mp4", duration=16.0, audio=False)
             .read_bytes()}
 
@@ -68,7 +70,10 @@ def test_exact_cut_audioset_id_with_leading_dash(server, tmp_path):
     assert _only_clips(dest) == {f"{AS_ID}.mp4"}
     assert_covers(dest / f"{AS_ID}.mp4", 3.5, 13.5)
     record = read_download_log(tmp_path / "videos.download-log.jsonl")[AS_ID]
-    assert record["status"] == "downloaded" and "cut exact" in record["reason"]
+    assert record["status"] == "downloaded"
+    # H.264 with closed GOPs: only the 0.5 s up to the keyframe at 4 s were re-encoded
+    assert record["reason"] == ("cut exact [3.500, 13.500] s (re-encoded up to the keyframe at "
+                                "4.000 s, copied after)")
     # the clips are named by the list's ids: extraction needs no --ids
     audio, frames = tmp_path / "audio", tmp_path / "frames"
     assert main(["extract", str(dest), "--audio-dir", str(audio), "--frame-dir",
@@ -78,6 +83,21 @@ def test_exact_cut_audioset_id_with_leading_dash(server, tmp_path):
         assert wav.getframerate() == 16000
         assert abs(wav.getnframes() / 16000 - 10.0) <= 0.1
     assert (frames / "frame_9" / f"{AS_ID}.jpg").is_file()
+
+
+def test_exact_cut_of_another_codec_reencodes_the_whole_segment(server, clips, tmp_path):
+    """MPEG-4 Part 2: no head-only re-encoding; the whole segment is, and it is as exact."""
+    server.files[AS_ID] = clips["mpeg4"]
+    segs = _segments(tmp_path / "s.csv", [(AS_ID, 3.5, 13.5)])
+    dest = tmp_path / "videos"
+    summary = download(_ids(tmp_path / "ids.txt", [AS_ID]), dest, segments=[segs],
+                       url_template=server.template, **FAST)
+    assert summary.downloaded == 1
+    assert_covers(dest / f"{AS_ID}.mp4", 3.5, 13.5)
+    record = read_download_log(summary.log)[AS_ID]
+    assert record["reason"] == "cut exact [3.500, 13.500] s"
+    with av.open(os.fspath(dest / f"{AS_ID}.mp4")) as container:
+        assert container.streams.video[0].codec_context.name == "h264"
 
 
 def test_keyframe_cut_stream_copies_from_the_keyframe_before(server, tmp_path):

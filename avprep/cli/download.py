@@ -26,9 +26,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         AudioSet segment CSVs given with --segments ('avprep fetch audioset-segments' gets
         them). An id whose start is not known stops the run before it begins (exit 2).
 
-        Only the segment's bytes are fetched (HTTP Range). --cut exact (default) re-encodes the
-        video so that the clip covers [start, end] to a frame; --cut keyframe copies the streams
-        (faster; the file may start up to one GOP early, which the log says). Nothing but
+        Only the segment's bytes are fetched (HTTP Range). --cut exact (default) makes the clip
+        cover [start, end] to a frame: it re-encodes the video up to the first keyframe and
+        copies the rest (H.264 sources with closed GOPs; others are re-encoded whole); --cut
+        keyframe copies the streams (faster; the file may start up to one GOP early, which the
+        log says). Nothing but
         finished clips is ever in DIR: clips are cut in a hidden folder beside it and renamed.
 
         The log (JSON lines, default beside DIR: <DIR>.download-log.jsonl) gets one record per

@@ -1,8 +1,10 @@
 """Cut one segment out of the chosen media URLs with the packaged ffmpeg, into a temporary file.
 
 ffmpeg seeks with HTTP Range requests, so only the bytes around the segment are transferred.
-``exact`` (the default) decodes from the keyframe before the start and re-encodes the video
-(H.264), so the clip covers ``[start, end]`` to a frame whatever the source's keyframes;
+``exact`` (the default) makes the clip cover ``[start, end]`` to a frame whatever the source's
+keyframes: it re-encodes (H.264) only from the start to the next keyframe and copies the rest
+where the source allows (:mod:`avprep.download.smartcut`: H.264 with closed GOPs, measured 3-4x
+less CPU), else it decodes from the keyframe before the start and re-encodes the whole segment.
 ``keyframe`` copies the streams as they are: no re-encoding, but the file holds the video from the
 keyframe before the start (players that honour the MP4 edit list, ffmpeg and PyAV among them,
 still start at the segment). Audio is copied in both modes when MP4 can hold it (AAC, Opus, MP3),
@@ -19,10 +21,11 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 from avprep.download.outcomes import TRANSIENT, UNAVAILABLE, Failure, classify_ffmpeg
 from avprep.download.segments import Segment
+from avprep.download.smartcut import smart_cut
 from avprep.download.source import Stream
 from avprep.synth import ffmpeg_exe
 
@@ -57,15 +60,29 @@ def source_duration(stderr: str) -> Optional[float]:
     return int(h) * 3600 + int(m) * 60 + float(s)
 
 
-def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
-                   timeout: float = 30.0, encode_audio: bool = False,
-                   length: Optional[float] = None) -> List[str]:
-    """The ffmpeg command that writes ``seg`` of ``streams`` to ``out`` (MP4)."""
-    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y"]
-    # a separate audio format (bv*+ba) wins over the audio inside a combined video format
+def choose_inputs(streams: Sequence[Stream]) -> Tuple[int, int]:
+    """The indices of the stream to take the video from and of the one to take the audio from:
+    a separate audio format (``bv*+ba``) wins over the audio inside a combined video format."""
     video = next(i for i, s in enumerate(streams) if s.vcodec)
     audio = next((i for i, s in enumerate(streams) if s.acodec and not s.vcodec),
                  next(i for i, s in enumerate(streams) if s.acodec))
+    return video, audio
+
+
+def audio_args(stream: Stream, encode: bool = False) -> List[str]:
+    """Copy the audio when MP4 can hold it (and ``encode`` is not asked), else AAC."""
+    codec = (stream.acodec or "").split(".")[0].lower()
+    copy = not encode and (codec in _MP4_AUDIO or stream.acodec in _MP4_AUDIO)
+    return ["-c:a", "copy"] if copy else list(AAC)
+
+
+def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
+                   timeout: float = 30.0, encode_audio: bool = False,
+                   length: Optional[float] = None) -> List[str]:
+    """The ffmpeg command that writes ``seg`` of ``streams`` to ``out`` (MP4) in one pass:
+    ``exact`` re-encodes the whole segment's video, ``keyframe`` copies it."""
+    args = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y"]
+    video, audio = choose_inputs(streams)
     used = sorted({video, audio})
     video_input, audio_input = used.index(video), used.index(audio)
     for stream in (streams[i] for i in used):
@@ -78,14 +95,8 @@ def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
         args += ["-ss", f"{seg.start:.3f}", "-t", f"{length or seg.duration:.3f}",
                  "-i", stream.url]
     args += ["-map", f"{video_input}:v:0", "-map", f"{audio_input}:a:0", "-sn", "-dn"]
-    acodec = (streams[audio].acodec or "").split(".")[0].lower()
-    copy_audio = not encode_audio and (acodec in _MP4_AUDIO or streams[audio].acodec
-                                       in _MP4_AUDIO)
-    if cut == "exact":
-        args += list(EXACT_VIDEO)
-    else:
-        args += ["-c:v", "copy"]
-    args += ["-c:a", "copy"] if copy_audio else list(AAC)
+    args += list(EXACT_VIDEO) if cut == "exact" else ["-c:v", "copy"]
+    args += audio_args(streams[audio], encode_audio)
     return args + ["-map_metadata", "-1", "-f", "mp4", os.fspath(out)]
 
 
@@ -121,11 +132,30 @@ def _check(path: Path, want: float) -> float:
     return duration
 
 
+def _smart(streams: Sequence[Stream], seg: Segment, out: Path, length: float, timeout: float,
+           env: Optional[dict]) -> Optional[CutResult]:
+    """The exact cut that re-encodes only the head (:mod:`avprep.download.smartcut`), checked;
+    None when it does not apply or its result falls short (the caller then re-encodes)."""
+    video, audio = choose_inputs(streams)
+    done = smart_cut(streams, video, audio, seg, length, out, audio_args(streams[audio]),
+                     timeout, env)
+    if done is None:
+        return None
+    log, key = done
+    try:
+        got = _check(out, length)
+    except Failure:
+        return None
+    return CutResult(out, got, f"cut exact [{seg.start:.3f}, {seg.start + length:.3f}] s "
+                               f"(re-encoded up to the keyframe at {key:.3f} s, copied after)")
+
+
 def cut_segment(streams: Sequence[Stream], seg: Segment, out: Path, cut: str = "exact",
                 known_duration: Optional[float] = None, timeout: float = 30.0,
-                proxy: Optional[str] = None) -> CutResult:
+                proxy: Optional[str] = None, smart: bool = True) -> CutResult:
     """Write ``seg`` to ``out`` (a temporary path); raise :class:`Failure` on any failure,
-    leaving ``out`` for the caller to remove."""
+    leaving ``out`` for the caller to remove. ``smart``: for ``exact``, re-encode only up to
+    the first keyframe where the source allows (H.264, closed GOPs), else the whole segment."""
     if cut not in CUTS:
         raise ValueError(f"cut must be one of {CUTS}")
     length = seg.duration
@@ -140,6 +170,10 @@ def cut_segment(streams: Sequence[Stream], seg: Segment, out: Path, cut: str = "
     env = None
     if proxy:
         env = dict(os.environ, http_proxy=proxy, HTTP_PROXY=proxy)
+    if cut == "exact" and smart:
+        done = _smart(streams, seg, out, length, timeout, env)
+        if done is not None:
+            return done
     encode_audio = False
     for _attempt in range(2):
         cmd = ffmpeg_command(streams, seg, out, cut, timeout, encode_audio, length)
