@@ -25,10 +25,10 @@ PathLike = Union[str, "os.PathLike[str]"]
 #: size cap by kind; the released files are far below (label CSVs 15 kB, lists up to 0.5 GB,
 #: weight CSVs 45 MB, checkpoints up to 1 GB)
 MAX_BYTES: Dict[str, int] = {"labels": 1 << 20, "list": 2 << 30, "weights": 256 << 20,
-                             "checkpoint": 8 << 30}
+                             "checkpoint": 8 << 30, "segments": 512 << 20}
 DEFAULT_MAX_BYTES = 8 << 30
 _WHAT = {"labels": "label CSV", "list": "JSON list", "weights": "weight CSV",
-         "checkpoint": "checkpoint"}
+         "checkpoint": "checkpoint", "segments": "segments CSV"}
 _HTML_STARTS = (b"<!doctype html", b"<html", b"<head", b"<body")
 
 
@@ -64,6 +64,14 @@ def _read(res: Resource, path: Path) -> str:
     elif res.kind == "checkpoint":
         from avprep.models.checkpoint import read_state_dict
         count, unit, wanted = len(read_state_dict(path)), "tensors", None
+    elif res.kind == "segments":  # AudioSet's segment CSVs or VGGSound's vggsound.csv
+        from avprep.download.segments import csv_kind, read_audioset_segments, read_vggsound_csv
+        table = csv_kind(path)
+        if table is None:
+            raise ContentError("neither an AudioSet segments CSV nor vggsound.csv", path)
+        count = len(read_audioset_segments(path) if table == "audioset"
+                    else read_vggsound_csv(path))
+        unit, wanted = "segments", _expected(res, "segments")
     else:
         return f"{os.path.getsize(path)} bytes"
     if wanted is not None and count != wanted:

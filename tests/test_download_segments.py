@@ -118,9 +118,16 @@ def test_empty_or_foreign_lists(tmp_path):
         read_ids(tmp_path / "missing.txt")
 
 
+def _table(n: int) -> str:
+    """A released-format segments CSV of ``n`` rows with distinct YouTube ids."""
+    rows = "".join(f'Seg{i:08d}, {i % 300}.000, {i % 300 + 10}.000, "/m/09x0r"\n' for i in range(n))
+    return RELEASED[:RELEASED.index("-0RWZT")] + rows
+
+
 def test_fetch_gets_the_segment_tables(tmp_path):
     """``avprep fetch audioset-segments vggsound-csv`` names the four files (served here by a
-    mirror on 127.0.0.1), and what it fetches reads as segment tables."""
+    mirror on 127.0.0.1); each is checked as a segments CSV with the manifest's segment count
+    before it is recorded, and what it fetches reads as segment tables."""
     import functools
     import http.server
     import threading
@@ -129,10 +136,10 @@ def test_fetch_gets_the_segment_tables(tmp_path):
 
     served = tmp_path / "mirror"
     served.mkdir()
-    for name in ("eval_segments.csv", "balanced_train_segments.csv",
-                 "unbalanced_train_segments.csv"):
-        (served / name).write_text(RELEASED)
-    (served / "vggsound.csv").write_text("---g-f_I2yQ,1,people marching,test\n")
+    (served / "eval_segments.csv").write_text(_table(20371))
+    (served / "balanced_train_segments.csv").write_text(_table(22160))
+    (served / "unbalanced_train_segments.csv").write_text(RELEASED)
+    (served / "vggsound.csv").write_text("<!DOCTYPE html><html>the site is down</html>\n")
 
     class Quiet(http.server.SimpleHTTPRequestHandler):
         def log_message(self, *args):
@@ -141,13 +148,20 @@ def test_fetch_gets_the_segment_tables(tmp_path):
     srv = http.server.ThreadingHTTPServer(
         ("127.0.0.1", 0), functools.partial(Quiet, directory=str(served)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{srv.server_address[1]}"
+    dest = tmp_path / "segments"
     try:
-        dest = tmp_path / "segments"
-        rc = main(["fetch", "audioset-segments", "vggsound-csv", "--dest", str(dest),
-                   "--base-url", f"http://127.0.0.1:{srv.server_address[1]}"])
+        assert main(["fetch", "audioset-segments", "vggsound-csv", "--dest", str(dest),
+                     "--base-url", base]) == 1  # the HTML page is refused, the rest kept
+        assert not (dest / "vggsound.csv").exists()
+        (served / "vggsound.csv").write_text("---g-f_I2yQ,1,people marching,test\n")
+        assert main(["fetch", "vggsound-csv", "--dest", str(dest), "--base-url", base]) == 0
+        (served / "eval_segments.csv").write_text(_table(100))
+        assert main(["fetch", "audioset-segments-eval", "--dest", str(tmp_path / "short"),
+                     "--base-url", base]) == 1  # 100 segments, the manifest says 20371
     finally:
         srv.shutdown()
         srv.server_close()
-    assert rc == 0
-    assert read_segment_tables(sorted(dest.glob("*_segments.csv"))) == WANT
+    table = read_segment_tables(sorted(dest.glob("*_segments.csv")))
+    assert len(table) == 22160 + 3 and table["-0RWZT-miFs"] == (420.0, 430.0)  # ids shared
     assert read_ids(dest / "vggsound.csv").ids == ["---g-f_I2yQ_000001"]
