@@ -5,16 +5,22 @@ from __future__ import annotations
 import os
 from typing import Optional, Union
 
+from avprep.safetext import shown
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: longest message shown: a longer one (quoting a huge id, say) keeps its start and its end
 MAX_MESSAGE = 900
+#: longest path shown in a message
+MAX_PATH = 300
 
 
 class AvprepError(Exception):
     """Base of every error avprep raises on purpose.
 
-    ``str(err)`` is one line: ``<path>: <entry>: <message>`` with the parts that are known.
+    ``str(err)`` is one line: ``<path>: <entry>: <message>`` with the parts that are known, made
+    safe to print by :func:`avprep.safetext.shown` (no control character or escape sequence, a
+    huge field cut with its start and end kept).
     """
 
     exit_code = 1
@@ -28,13 +34,10 @@ class AvprepError(Exception):
     def __str__(self) -> str:
         parts = []
         if self.path is not None:
-            parts.append(self.path)
+            parts.append(shown(self.path, MAX_PATH))
         if self.entry is not None:
-            parts.append(f"entry {self.entry}")
-        message = " ".join(str(self.message).split())
-        if len(message) > MAX_MESSAGE:  # a huge field quoted in a message: keep both ends
-            message = f"{message[:MAX_MESSAGE * 2 // 3]} [...] {message[-(MAX_MESSAGE // 3):]}"
-        parts.append(message)
+            parts.append(f"entry {shown(self.entry)}")
+        parts.append(shown(" ".join(str(self.message).split()), MAX_MESSAGE))
         return ": ".join(parts)
 
 

@@ -26,7 +26,8 @@ import traceback
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
 
 from avprep import __version__
-from avprep.errors import AvprepError, InputError, WriteError
+from avprep.errors import MAX_MESSAGE, MAX_PATH, AvprepError, InputError, WriteError
+from avprep.safetext import shown
 
 Handler = Callable[[argparse.Namespace], int]
 T = TypeVar("T")
@@ -93,6 +94,10 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: longest failure line printed (its start and end are kept)
+FAILURE_LINE = 400
+
+
 def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: str,
                 description: str, example: str, handler: Handler) -> argparse.ArgumentParser:
     """Add one ``avprep <name>`` command with a description and an example in its ``--help``."""
@@ -125,10 +130,11 @@ def check_engine_options(args: argparse.Namespace) -> None:
 def print_failures(header: str, failures: Sequence[T], show: Callable[[T], str] = str,
                    more: str = "") -> None:
     """Print ``header`` and the first :data:`SHOW_FAILURES` failures, one a line as ``show``
-    writes them, then how many more there are (``more`` added), on stderr."""
+    writes them (made safe by :func:`avprep.safetext.shown`), then how many more there are
+    (``more`` added), on stderr."""
     print(header, file=sys.stderr)
     for failure in failures[:SHOW_FAILURES]:
-        print(f"  {show(failure)}", file=sys.stderr)
+        print(f"  {shown(show(failure), FAILURE_LINE)}", file=sys.stderr)
     if len(failures) > SHOW_FAILURES:
         print(f"  ... and {len(failures) - SHOW_FAILURES} more{more}", file=sys.stderr)
 
@@ -175,13 +181,14 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 130
     except OSError as err:  # the system refused a read or a write: not a bug in avprep
         _traceback(args)
-        where = f"{err.filename}: " if err.filename else ""
-        reason = " ".join(str(err.strerror or err).split())
+        where = f"{shown(err.filename, MAX_PATH)}: " if err.filename else ""
+        reason = shown(" ".join(str(err.strerror or err).split()), MAX_MESSAGE)
         print(f"avprep {args.command}: error: {where}{reason}", file=sys.stderr)
         return WriteError.exit_code
     except Exception as err:  # a bug or an unforeseen failure: still one line unless --debug
         _traceback(args)
-        print(f"avprep {args.command}: internal error: {type(err).__name__}: {err} "
+        print(f"avprep {args.command}: internal error: {type(err).__name__}: "
+              f"{shown(' '.join(str(err).split()), MAX_MESSAGE)} "
               "(run with --debug for the traceback)", file=sys.stderr)
         return INTERNAL_ERROR
 

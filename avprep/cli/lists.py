@@ -142,6 +142,7 @@ def _coverage(args: argparse.Namespace) -> int:
     from avprep.atomic import write_text
     from avprep.lists import read_labels, read_list
     from avprep.lists.coverage import coverage, missing_ids, write_coverage
+    from avprep.safetext import lines_text
 
     data = read_list(args.list)
     released = read_list(args.released)
@@ -151,7 +152,7 @@ def _coverage(args: argparse.Namespace) -> int:
                    title=Path(args.list).name)
     missing = missing_ids(data, released)
     if args.missing:
-        write_text(args.missing, "".join(f"{m}\n" for m in missing))
+        write_text(args.missing, lines_text(missing))
     rel, loc = int(table["released"].sum()), int(table["local"].sum())
     empty = int(((table["local"] == 0) & (table["released"] > 0)).sum())
     print(f"{Path(args.list).name}: {len(released) - len(missing)} of {len(released)} released "

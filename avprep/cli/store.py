@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
+from avprep.cli import (FAILURE_LINE, add_command, add_engine_options, add_option,
+                        check_engine_options,
                         print_failures)
 from avprep.errors import InputError, WriteError
+from avprep.safetext import shown
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -103,7 +105,7 @@ def _verify(folder: str) -> int:
 
     report = verify_store(folder)
     for problem in report.problems:
-        print(problem, file=sys.stderr)
+        print(shown(problem, FAILURE_LINE), file=sys.stderr)
     if report.ok:
         print(f"ok: {report.shards} shards, {report.rows} rows match the manifest in {folder}")
         return 0

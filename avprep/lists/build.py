@@ -26,6 +26,7 @@ from avprep.layout import N_FRAMES
 from avprep.lists import DataList, LabelSet, compute_weights, write_list, write_weights
 from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
+from avprep.safetext import lines_text, shown
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -234,7 +235,7 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
             write_coverage(table, paths["coverage_csv"], paths["coverage_png"], title=name)
             written["coverage_csv"] = paths["coverage_csv"]
             written["coverage_png"] = paths["coverage_png"]
-        atomic.write_text(paths["missing_ids"], "".join(f"{vid}\n" for vid in result.missing_ids))
+        atomic.write_text(paths["missing_ids"], lines_text(result.missing_ids))
         written["missing_ids"] = paths["missing_ids"]
         summary = {"list": name, **result.summary(),
                    "outputs": {key: os.path.abspath(p) for key, p in written.items()},

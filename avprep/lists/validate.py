@@ -38,8 +38,10 @@ from avprep.lists.datalist import DataList
 from avprep.lists.ids import YTID, unsafe_reason
 from avprep.lists.labels import LabelSet
 from avprep.progress import progress
+from avprep.safetext import shown
 
 MAX_EXAMPLES = 10
+SHORT = 60  #: characters of an example id or label the human summary shows
 KINDS = ("duplicate_id", "unsafe_id", "malformed_id", "empty_labels", "malformed_labels",
          "unknown_label", "duplicate_label", "weights_length", "nonfinite_weight",
          "negative_weight", "not_in_released", "labels_differ", "missing_wav", "missing_frames")
@@ -87,24 +89,14 @@ class Report:
             return head + ": OK"
         lines = [head + f": {sum(p['count'] for p in self.problems.values())} problems"]
         for kind, info in self.to_json()["problems"].items():
-            shown = ", ".join(_short(e) for e in info["examples"][:3])
-            more = f" (e.g. {shown})" if shown else ""
-            note = f" [{info['detail']}]" if info.get("detail") else ""
+            examples = ", ".join(shown(e, SHORT) for e in info["examples"][:3])
+            more = f" (e.g. {examples})" if examples else ""
+            note = f" [{shown(info['detail'], 200)}]" if info.get("detail") else ""
             if info.get("labels"):
-                shown_labels = ", ".join(_short(m, quote=True) for m in info["labels"][:5])
+                shown_labels = ", ".join(f"'{shown(m, SHORT)}'" for m in info["labels"][:5])
                 note += f" [labels: {shown_labels}]"
             lines.append(f"  {kind}: {info['count']}{more}{note}")
         return "\n".join(lines)
-
-
-def _short(value: object, limit: int = 60, quote: bool = False) -> str:
-    """``value`` for the human summary: as written when short and printable (and not ``quote``),
-    else its repr (line breaks and control characters escaped), cut to ``limit`` characters."""
-    text = str(value)
-    if not quote and text.isprintable() and len(text) <= limit:
-        return text
-    text = repr(text)
-    return text if len(text) <= limit else text[:limit - 4] + "...'"
 
 
 def _ids_at(data: DataList, mask: np.ndarray) -> List[str]:

@@ -18,6 +18,7 @@ from typing import Dict, List, Optional, Union
 from avprep import atomic
 from avprep.errors import InputError
 from avprep.lists.build import BuildResult, MediaIndex
+from avprep.safetext import shown
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -112,7 +113,8 @@ def format_summary(summary: Dict[str, object], title: str = "avprep preparation"
         lines.append(f"  extraction failures: {extraction['failed']}"
                      + (f" ({stages})" if stages else "") + f"; log: {extraction['log']}")
         for record in extraction["failures"][:5]:
-            lines.append(f"    {record.get('id')}: {record.get('stage')}: {record.get('reason')}")
+            lines.append(f"    {shown(record.get('id'))}: {shown(record.get('stage'))}: "
+                         f"{shown(record.get('reason'), 300)}")
     for item in summary.get("lists", []):
         text = (f"  {item['list']}: {item['kept']} of {item['released']} released entries "
                 f"({100 * item['kept_fraction']:.1f}%), {item['missing']} missing")
@@ -157,7 +159,7 @@ def unusable_build_notes(result: BuildResult, audio_dir: PathLike,
     if result.unsafe:
         first = result.unsafe[0]
         notes.append(f"{len(result.unsafe)} released entries have ids that cannot name a file "
-                     f"and were left out (first: entry {first[0]} {first[1]!r}: {first[2]})")
+                     f"and were left out (first: entry {first[0]} '{shown(first[1])}': {first[2]})")
     if len(result.kept) == 0 and result.released_count > 0:
         notes.append(f"none of the {result.released_count} released entries has local media "
                      f"under {audio_dir} and {frame_dir}")

@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Union
 
 from avprep.atomic import write_text
 from avprep.errors import FormatError, InputError
+from avprep.safetext import shown
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -51,7 +52,7 @@ class Failure:
     reason: str
 
     def __str__(self) -> str:
-        return f"entry {self.entry} ({self.video_id}): {self.reason}"
+        return f"entry {self.entry} ({shown(self.video_id)}): {shown(self.reason, 300)}"
 
 
 @dataclass
