@@ -44,8 +44,11 @@ def _stats(args: argparse.Namespace) -> int:
     from avprep.errors import InputError
     from avprep.features.stats import dataset_stats
 
+    from avprep.outputs import check_outputs, folder_files
+
     if args.batch_size < 1 or args.target_length < 1:
         raise InputError("--batch-size and --target-length must be at least 1")
+    check_outputs(folder_files("SOURCE", args.source), [("--json", args.json)])
     stats = dataset_stats(args.source, target_length=args.target_length,
                           batch_size=args.batch_size, workers=args.workers)
     print(f"mean {stats.mean:.4f} std {stats.std:.4f} ({stats.clips} clips, {stats.batches} "

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from avprep.cli import add_command, add_option
 from avprep.errors import InputError
+from avprep.outputs import check_outputs
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -103,6 +104,11 @@ def _validate(args: argparse.Namespace) -> int:
         raise InputError("--coverage needs --against RELEASED")
     if args.root and not Path(args.root).is_dir():
         raise InputError("not a folder", args.root)
+    cov = args.coverage
+    check_outputs([("LIST", args.list), ("--labels", args.labels), ("--weights", args.weights),
+                   ("--against", args.against)],
+                  [("--json", args.json), ("--coverage", cov and f"{cov}.csv"),
+                   ("--coverage", cov and f"{cov}.png")])
     # read every input before writing anything: unusable input leaves no file behind
     data = read_list(args.list)
     labels = read_labels(args.labels)
@@ -123,6 +129,7 @@ def _validate(args: argparse.Namespace) -> int:
 def _weights(args: argparse.Namespace) -> int:
     from avprep.lists import compute_weights, read_labels, read_list, write_weights
 
+    check_outputs([("LIST", args.list), ("--labels", args.labels)], [("-o", args.output)])
     data = read_list(args.list)
     labels = read_labels(args.labels)
     try:
@@ -144,6 +151,9 @@ def _coverage(args: argparse.Namespace) -> int:
     from avprep.lists.coverage import coverage, missing_ids, write_coverage
     from avprep.safetext import lines_text
 
+    check_outputs([("LIST", args.list), ("--released", args.released), ("--labels", args.labels)],
+                  [("-o", f"{args.output}.csv"), ("-o", f"{args.output}.png"),
+                   ("--missing", args.missing)])
     data = read_list(args.list)
     released = read_list(args.released)
     labels = read_labels(args.labels)

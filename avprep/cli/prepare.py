@@ -16,6 +16,7 @@ from avprep.cli import (add_command, add_engine_options, add_option, check_engin
                         default_workers)
 from avprep.errors import InputError
 from avprep.manifests import DATASETS
+from avprep.outputs import check_outputs
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -171,10 +172,16 @@ def _prepare(args: argparse.Namespace) -> int:
 
 def _build_list(args: argparse.Namespace) -> int:
     from avprep.lists import read_labels, read_list, read_weights
-    from avprep.lists.build import build_list, write_build
+    from avprep.lists.build import build_list, report_paths, write_build
     from avprep.prepare.report import format_build, unusable_build_notes
 
     released_path = Path(args.released)
+    label_guess = Path(args.labels) if args.labels else None
+    report = report_paths(args.report, Path(args.output).stem) if args.report else {}
+    check_outputs([("--released", args.released), ("--labels", label_guess),
+                   ("--weights", args.weights)],
+                  [("-o", args.output), ("--weights-out", args.weights_out),
+                   *(("--report", path) for path in report.values())])
     released = read_list(released_path)
     weights_wanted = args.weights_out is not None
     if args.keep_released_weights and args.weights is None:
@@ -183,6 +190,10 @@ def _build_list(args: argparse.Namespace) -> int:
         raise InputError("--keep-released-weights needs --weights-out OUT_WEIGHT.csv")
     need_labels = args.report is not None or (weights_wanted and not args.keep_released_weights)
     label_path = Path(args.labels) if args.labels else find_label_csv(released_path)
+    if label_path is not None and label_guess is None:
+        check_outputs([("--labels", label_path)],
+                      [("-o", args.output), ("--weights-out", args.weights_out),
+                       *(("--report", path) for path in report.values())])
     if need_labels and label_path is None:
         raise InputError("no label CSV beside the released list; pass --labels CSV "
                          "(needed for recomputed weights and the coverage report)", released_path)
@@ -209,8 +220,11 @@ def _build_list(args: argparse.Namespace) -> int:
 
 
 def _prepare_report(args: argparse.Namespace) -> int:
-    from avprep.prepare.report import summarize, write_summary
+    from avprep.prepare.report import SUMMARY_JSON, SUMMARY_TXT, summarize, write_summary
 
+    folder = Path(args.report_dir)
+    check_outputs([("--log", args.log)],
+                  [("REPORT_DIR", folder / SUMMARY_JSON), ("REPORT_DIR", folder / SUMMARY_TXT)])
     summary = summarize(args.report_dir, log=args.log, lists_dir=args.lists,
                         audio_dir=args.audio_dir, frame_dir=args.frame_dir)
     text = write_summary(args.report_dir, summary, title=args.title)

@@ -78,7 +78,10 @@ def _pack(args: argparse.Namespace) -> int:
     if not args.list or not args.output:
         raise InputError("pack needs LIST and -o DIR (or --verify DIR)")
     check_engine_options(args)
+    from avprep.outputs import check_outputs
     from avprep.store import pack
+
+    check_outputs([("LIST", args.list), ("--labels", args.labels)], [], owned=[("-o", args.output)])
 
     try:
         result = pack(args.list, args.output, labels=args.labels, shard_size=args.shard_size,

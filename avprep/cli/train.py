@@ -122,12 +122,24 @@ def _no_subcommand(args: argparse.Namespace) -> int:
     return 2
 
 
+def _check_exp_dir(cfg) -> None:
+    """No input of a training run lies inside its experiment folder (the run writes there)."""
+    from avprep.outputs import check_outputs
+
+    check_outputs([(option, getattr(cfg, name, None) or None) for option, name in (
+        ("--data-train", "data_train"), ("--data-val", "data_val"), ("--data-eval", "data_eval"),
+        ("--label-csv", "label_csv"), ("--pretrain_path", "pretrain_path"))], [],
+        owned=[("--exp-dir", cfg.exp_dir or None)])
+
+
 def _pretrain(args: argparse.Namespace) -> int:
     from avprep.train.config import PretrainConfig, from_args
     from avprep.train.pretrain import pretrain
 
     apply_warning_filters(args.warning_filters)
-    pretrain(from_args(args, PretrainConfig))
+    cfg = from_args(args, PretrainConfig)
+    _check_exp_dir(cfg)
+    pretrain(cfg)
     return 0
 
 
@@ -136,16 +148,23 @@ def _finetune(args: argparse.Namespace) -> int:
     from avprep.train.finetune import finetune
 
     apply_warning_filters(args.warning_filters)
-    finetune(from_args(args, FinetuneConfig))
+    cfg = from_args(args, FinetuneConfig)
+    _check_exp_dir(cfg)
+    finetune(cfg)
     return 0
 
 
 def _eval(args: argparse.Namespace) -> int:
+    from avprep.outputs import check_outputs, folder_files
     from avprep.train.config import EvalConfig, from_args
     from avprep.train.evaluate import evaluate
 
     apply_warning_filters(args.warning_filters)
-    result = evaluate(from_args(args, EvalConfig))
+    cfg = from_args(args, EvalConfig)
+    check_outputs([*folder_files("--data-eval", cfg.data_eval or None),
+                   ("--label-csv", cfg.label_csv or None), ("--model", cfg.model or None)],
+                  [("--json", cfg.json)])
+    result = evaluate(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0
     from avprep.train.loop import json_safe

@@ -24,6 +24,7 @@ from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
 from avprep.media.log import FailureLog
+from avprep.outputs import check_outputs
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -233,6 +234,14 @@ class Summary:
         return text
 
 
+def _resolved(path: PathLike, folders: Dict[str, str]) -> str:
+    """``path`` with its folder resolved; ``folders`` caches one lookup per folder."""
+    head, name = os.path.split(os.path.abspath(path))
+    if head not in folders:
+        folders[head] = os.path.realpath(head)
+    return os.path.join(folders[head], name)
+
+
 def _inside(path: Path, folder: Optional[PathLike]) -> bool:
     if folder is None:
         return False
@@ -270,6 +279,12 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
                              path=log_path)
     start = time.perf_counter()
     paths = find_inputs(source)
+    check_outputs([("INPUT", source)], [("--log", log_path)])
+    folders: Dict[str, str] = {}
+    log_real = os.path.realpath(log_path)
+    if any(_resolved(p, folders) == log_real for p in paths):
+        raise InputError("the failure log is one of the input videos; choose another --log",
+                         path=log_path)
     for folder in (audio_dir, frame_dir):
         if folder is not None:
             try:
