@@ -2,6 +2,7 @@
 
 This is the layout the original CAV-MAE scripts write and its loader reads; a list entry's
 ``video_path`` is the ``frame_dir``. Every path made from an id goes through the safety check.
+What makes an output complete (not merely present) is :mod:`avprep.complete`'s one check.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ import os
 from pathlib import Path
 from typing import List, Union
 
+from avprep.complete import N_FRAMES, SAMPLE_RATE, frame_folder, jpeg_problem, wav_problem
 from avprep.lists.ids import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-N_FRAMES = 10
-SAMPLE_RATE = 16000
+__all__ = ["N_FRAMES", "SAMPLE_RATE", "wav_path", "frame_path", "frame_paths", "missing_frames",
+           "has_audio", "has_media"]
 
 
 def wav_path(audio_dir: PathLike, video_id: str) -> Path:
@@ -25,7 +27,7 @@ def wav_path(audio_dir: PathLike, video_id: str) -> Path:
 
 def frame_path(frame_dir: PathLike, index: int, video_id: str) -> Path:
     """Path of frame ``index`` (0..9) of ``video_id``."""
-    return Path(frame_dir) / f"frame_{index}" / f"{check_safe_id(video_id)}.jpg"
+    return Path(frame_folder(frame_dir, index)) / f"{check_safe_id(video_id)}.jpg"
 
 
 def frame_paths(frame_dir: PathLike, video_id: str) -> List[Path]:
@@ -34,10 +36,17 @@ def frame_paths(frame_dir: PathLike, video_id: str) -> List[Path]:
 
 
 def missing_frames(frame_dir: PathLike, video_id: str) -> List[int]:
-    """Indices of the frames of ``video_id`` that do not exist."""
-    return [i for i, p in enumerate(frame_paths(frame_dir, video_id)) if not p.is_file()]
+    """Indices of the frames of ``video_id`` that are not complete (missing, empty, not a
+    regular file, not a whole JPEG)."""
+    return [i for i, p in enumerate(frame_paths(frame_dir, video_id))
+            if jpeg_problem(p) is not None]
+
+
+def has_audio(audio_dir: PathLike, video_id: str) -> bool:
+    """Whether the wav of ``video_id`` is complete (a 16 kHz mono wav with samples)."""
+    return wav_problem(wav_path(audio_dir, video_id)) is None
 
 
 def has_media(audio_dir: PathLike, frame_dir: PathLike, video_id: str) -> bool:
-    """Whether the wav and all ten frames of ``video_id`` exist."""
-    return wav_path(audio_dir, video_id).is_file() and not missing_frames(frame_dir, video_id)
+    """Whether the wav and all ten frames of ``video_id`` are complete."""
+    return has_audio(audio_dir, video_id) and not missing_frames(frame_dir, video_id)

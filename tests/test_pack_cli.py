@@ -62,10 +62,11 @@ def test_help_has_an_example(capsys):
 def test_killed_run_resumes(tmp_path):
     media = tmp_path / "m"
     entries = [make_media(media, f"k_{i}", seed=30 + i) for i in range(4)]
-    # The third wav is a named pipe: reading it blocks, so the run is certainly mid-way when
-    # it is killed, with shards 0 and 1 finished.
-    blocked = tmp_path / "m" / "audio" / "k_2.wav"
-    real = blocked.with_name("k_2.real.wav")
+    # A frame of the third entry is a named pipe: reading it blocks, so the run is certainly
+    # mid-way when it is killed, with shards 0 and 1 finished. (A wav that is a named pipe is
+    # refused without reading it: not a complete output.)
+    blocked = tmp_path / "m" / "frames" / "frame_0" / "k_2.jpg"
+    real = blocked.with_name("k_2.real.jpg")
     shutil.move(blocked, real)
     os.mkfifo(blocked)
     listing = write_list(tmp_path / "l.json", entries)

@@ -17,7 +17,14 @@ Each kind of problem has a plain name and is reported with a count and example i
 ``labels_differ``           an id whose labels differ from the released entry's
 ``missing_wav``             the entry's wav file does not exist
 ``missing_frames``          one or more of the entry's 10 frames does not exist
+``broken_wav``              the wav exists but is not complete (empty, a folder, a dangling
+                            link, not 16 kHz mono, no samples, cut short)
+``broken_frames``           a frame exists but is not complete (empty, not a whole JPEG)
 ==========================  ================================================================
+
+Completeness is :mod:`avprep.complete`'s check, the one extract, build-list and pack use; a wav
+path that does not end in ``.wav`` (a released list's ``.flac``) is only checked to be a
+non-empty regular file.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from avprep.complete import audio_problem, jpeg_problem
 from avprep.layout import frame_paths
 from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
@@ -44,7 +52,8 @@ MAX_EXAMPLES = 10
 SHORT = 60  #: characters of an example id or label the human summary shows
 KINDS = ("duplicate_id", "unsafe_id", "malformed_id", "empty_labels", "malformed_labels",
          "unknown_label", "duplicate_label", "weights_length", "nonfinite_weight",
-         "negative_weight", "not_in_released", "labels_differ", "missing_wav", "missing_frames")
+         "negative_weight", "not_in_released", "labels_differ", "missing_wav", "missing_frames",
+         "broken_wav", "broken_frames")
 
 
 @dataclass
@@ -236,44 +245,70 @@ def _listing(folder: Path, cache: Dict[Path, Optional[frozenset]]) -> Optional[f
 
 
 def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> None:
-    """Entries whose wav or any of the frames :func:`avprep.layout.frame_paths` names is missing.
+    """Entries whose wav or any of the frames :func:`avprep.layout.frame_paths` names is missing
+    or not complete (:mod:`avprep.complete`).
 
-    Folders are listed once each instead of one lookup per file. Relative paths are taken from
-    ``root`` (default: the current folder), as the original loader takes them from its own.
+    Folders are listed once each instead of one lookup per file; only files that exist are
+    opened, for their first and last bytes. Relative paths are taken from ``root`` (default: the
+    current folder), as the original loader takes them from its own.
     """
     base = Path(root) if root is not None else Path.cwd()
     listings: Dict[Path, Optional[frozenset]] = {}
     missing_wav: List[int] = []
     missing_frames: List[int] = []
+    broken_wav: List[int] = []
+    broken_frames: List[int] = []
     frames_detail: Dict[int, int] = defaultdict(int)
+    reasons: Dict[str, Counter] = {"wav": Counter(), "frames": Counter()}
     complete = 0
     n = len(data)
     entries: Iterable = progress(data, total=n, desc="checking files", unit="clip")
     for i, e in enumerate(entries):
         wav = base / e.wav
         names = _listing(wav.parent, listings)
-        wav_ok = names is not None and wav.name in names
-        if not wav_ok:
+        wav_ok = False
+        if names is None or wav.name not in names:
             missing_wav.append(i)
+        else:
+            problem = audio_problem(wav)
+            if problem is None:
+                wav_ok = True
+            else:
+                broken_wav.append(i)
+                reasons["wav"][problem] += 1
         frames_ok = True
         if unsafe_reason(e.video_id) is None:
+            absent = broken = False
             for k, frame in enumerate(frame_paths(base / e.video_path, e.video_id)):
                 names = _listing(frame.parent, listings)
                 if names is None or frame.name not in names:
-                    frames_ok = False
+                    absent = True
                     frames_detail[k] += 1
-            if not frames_ok:
+                    continue
+                problem = jpeg_problem(frame)
+                if problem is not None:
+                    broken = True
+                    reasons["frames"][f"frame_{k}: {problem}"] += 1
+            frames_ok = not (absent or broken)
+            if absent:
                 missing_frames.append(i)
+            if broken:
+                broken_frames.append(i)
         else:
             frames_ok = False
         complete += wav_ok and frames_ok
-    mask = np.zeros(n, dtype=bool)
-    mask[missing_wav] = True
-    report.add("missing_wav", len(missing_wav), _ids_at(data, mask))
-    mask[:] = False
-    mask[missing_frames] = True
-    report.add("missing_frames", len(missing_frames), _ids_at(data, mask),
-               frames={f"frame_{k}": c for k, c in sorted(frames_detail.items())})
+    for kind, rows, detail in (("missing_wav", missing_wav, {}),
+                               ("missing_frames", missing_frames,
+                                {"frames": {f"frame_{k}": c
+                                            for k, c in sorted(frames_detail.items())}}),
+                               ("broken_wav", broken_wav, {"reasons": dict(reasons["wav"])}),
+                               ("broken_frames", broken_frames,
+                                {"reasons": dict(reasons["frames"])})):
+        mask = np.zeros(n, dtype=bool)
+        mask[rows] = True
+        if kind.startswith("broken") and rows:
+            detail["detail"] = next(iter(detail["reasons"]))
+        report.add(kind, len(rows), _ids_at(data, mask), **detail)
     report.summary["files"] = {"checked": n, "complete": int(complete)}
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from avprep.errors import MediaError
+from avprep.complete import wav_problem
 from avprep.layout import N_FRAMES, missing_frames, wav_path
 from avprep.lists.ids import unsafe_reason, video_id_of
 from avprep.media import audio as audio_mod
@@ -102,7 +103,7 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         result.frames = FAILED if task.frame_dir else OFF
         return
     wav = wav_path(task.audio_dir, task.video_id) if task.audio_dir else None
-    need_audio = wav is not None and not wav.is_file()
+    need_audio = wav is not None and wav_problem(wav) is not None
     missing = missing_frames(task.frame_dir, task.video_id) if task.frame_dir else []
     need_frames = bool(missing)
     result.audio = OFF if wav is None else (SKIPPED if not need_audio else FAILED)

@@ -19,7 +19,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK, is_stale_temp
 from avprep.errors import InputError, WriteError
-from avprep.layout import N_FRAMES
+from avprep.complete import scan_media
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
@@ -151,51 +151,12 @@ def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
     return plan
 
 
-def _temp_id(name: str) -> Optional[str]:
-    """The id in a temporary name ``.<id>.avprep-tmp-<token><ext>``, or None."""
-    pos = name.rfind(TMP_MARK)
-    if pos <= 1 or not name.startswith("."):
-        return None
-    return name[1:pos]
-
-
-def _scan(folder: Path, suffix: str, ids: Set[str]) -> Tuple[Set[str], List[Path]]:
-    """Ids in ``ids`` with a ``<id><suffix>`` file in ``folder``, and their temporary files."""
-    present: Set[str] = set()
-    temps: List[Path] = []
-    try:
-        entries = os.scandir(folder)
-    except (FileNotFoundError, NotADirectoryError):
-        return present, temps
-    with entries:
-        for entry in entries:
-            name = entry.name
-            if TMP_MARK in name:
-                if _temp_id(name) in ids:
-                    temps.append(Path(entry.path))
-            elif name.endswith(suffix) and name[:-len(suffix)] in ids:
-                present.add(name[:-len(suffix)])
-    return present, temps
-
-
 def scan_outputs(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
                  ids: Iterable[str]) -> Tuple[Set[str], Set[str], List[Path]]:
-    """(ids with a wav, ids with all ten frames, temporary files of these ids), one pass per
-    folder."""
-    ids = set(ids)
-    temps: List[Path] = []
-    with_audio: Set[str] = set()
-    if audio_dir is not None:
-        with_audio, found = _scan(Path(audio_dir), ".wav", ids)
-        temps += found
-    with_frames: Set[str] = set()
-    if frame_dir is not None:
-        with_frames = set(ids)
-        for i in range(N_FRAMES):
-            present, found = _scan(Path(frame_dir) / f"frame_{i}", ".jpg", ids)
-            with_frames &= present
-            temps += found
-    return with_audio, with_frames, temps
+    """(ids with a complete wav, ids with ten complete frames, temporary files of these ids),
+    by :func:`avprep.complete.scan_media`: one listing per folder."""
+    scan = scan_media(audio_dir, frame_dir, ids, temps=True)
+    return scan.audio, scan.frames, [Path(p) for p in scan.temps]
 
 
 @dataclass

@@ -23,7 +23,8 @@ import pyarrow as pa
 
 from avprep.atomic import atomic_path, remove_stale_temps, write_text
 from avprep.errors import AvprepError, InputError, MediaError
-from avprep.layout import N_FRAMES, SAMPLE_RATE, frame_paths
+from avprep.complete import MISSING, jpeg_bytes_problem, wav_problem
+from avprep.layout import N_FRAMES, frame_paths
 from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
 from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
@@ -34,7 +35,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 DEFAULT_SHARD_SIZE = 1000
 BATCH_ROWS = 64
-JPEG_MAGIC = b"\xff\xd8"
 
 EntryRow = Tuple[int, str, str, str, str]  # list index, video_id, wav, video_path, labels
 
@@ -276,9 +276,10 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
         if unknown:
             raise MediaError(f"label {unknown[0]} is not in the label CSV")
         indices = [label_index[m] for m in mids]
+    problem = wav_problem(wav, channels=None)
+    if problem is not None and problem != MISSING:  # a missing file: read_pcm16 says so
+        raise MediaError(f"incomplete wav: {problem}", wav)
     pcm, rate = read_pcm16(wav)
-    if rate != SAMPLE_RATE:
-        raise MediaError(f"sample rate is {rate} Hz, expected {SAMPLE_RATE}", wav)
     frames = {}
     for i, path in enumerate(frame_paths(video_path, video_id)):
         try:
@@ -287,8 +288,10 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
             blob = None
         except OSError as err:
             raise MediaError(f"cannot read frame {i}: {err.strerror or err}", path) from None
-        if blob is not None and not blob.startswith(JPEG_MAGIC):
-            raise MediaError(f"frame {i} is not a JPEG file", path)
+        if blob is not None:
+            problem = jpeg_bytes_problem(blob[:2], blob[-2:]) if blob else "an empty file"
+            if problem is not None:
+                raise MediaError(f"incomplete frame {i}: {problem}", path)
         frames[f"frame_{i}"] = blob
     if all(b is None for b in frames.values()):
         raise MediaError("no frames found", Path(video_path) / "frame_<i>" / f"{video_id}.jpg")
