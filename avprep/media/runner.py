@@ -38,13 +38,22 @@ def find_inputs(source: PathLike) -> List[Path]:
     """Video files under a folder (recursive, sorted), the paths listed in a text file, or one
     video file.
 
-    A list file holds one path per line; blank lines are ignored and relative paths are taken
-    relative to the list file's folder. Raises :class:`InputError` when there is nothing to do.
+    Links to folders inside the tree are followed; a folder reached a second time (a link loop,
+    or two links to one folder) is searched once, at its first path. Hidden folders are skipped.
+    A list file (UTF-8, a byte-order mark allowed) holds one path per line; blank lines are
+    ignored and relative paths are taken relative to the list file's folder. Raises
+    :class:`InputError` when there is nothing to do.
     """
     source = Path(source)
     if source.is_dir():
         found = []
-        for root, dirs, files in os.walk(source):
+        seen: Set[Tuple[int, int]] = set()
+        for root, dirs, files in os.walk(source, followlinks=True):
+            st = os.stat(root)
+            if (st.st_dev, st.st_ino) in seen:  # a loop or a second link to a searched folder
+                dirs[:] = []
+                continue
+            seen.add((st.st_dev, st.st_ino))
             dirs[:] = sorted(d for d in dirs if not d.startswith("."))
             for name in sorted(files):
                 if Path(name).suffix.lower() in VIDEO_EXTENSIONS and TMP_MARK not in name:
@@ -58,7 +67,7 @@ def find_inputs(source: PathLike) -> List[Path]:
     if source.suffix.lower() in VIDEO_EXTENSIONS:
         return [source]
     try:
-        text = source.read_text(encoding="utf-8")
+        text = source.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as err:
         raise InputError(f"cannot read the list of videos: {err}", path=source) from None
     paths = []
