@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import io
 import json
 import os
 from pathlib import Path
@@ -311,3 +313,33 @@ def test_help_has_an_example(capsys):
             main([command, "--help"])
         assert exit_info.value.code == 0
         assert f"example:\n  avprep {command}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("bad", ["nan", "inf", "-inf", "-2.5"])
+def test_kept_released_weights_are_checked_as_validate_checks_them(released, tmp_path, bad):
+    rows = released["weights"].read_text().splitlines()
+    rows[4] = bad
+    bad_weights = tmp_path / "bad_weight.csv"
+    bad_weights.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out" / "lists" / "audioset_2m_cleaned.json"
+    weights_out = out.with_name("audioset_2m_cleaned_weight.csv")
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        rc = run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                     "--frame-dir", released["frames"], "-o", out, "--weights", bad_weights,
+                     "--weights-out", weights_out, "--keep-released-weights")
+    assert rc == 2
+    line = err.getvalue().strip()
+    assert len(line.splitlines()) == 1
+    assert str(bad_weights) in line and "line 5" in line and released["ids"][4] in line
+    assert not out.exists() and not weights_out.exists()
+    # validate flags the same row
+    from avprep.lists.validate import validate
+
+    report = validate(released["data"], released["label_set"], weights=read_weights(bad_weights))
+    kind = "negative_weight" if bad == "-2.5" else "nonfinite_weight"
+    assert report.problems[kind]["examples"] == [released["ids"][4]]
+    # recomputing needs no released weights: the same call without the flag works
+    assert run_cli("--released", released["list"], "--audio-dir", released["audio"],
+                   "--frame-dir", released["frames"], "-o", out, "--weights", bad_weights,
+                   "--weights-out", weights_out) == 0

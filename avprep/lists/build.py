@@ -106,6 +106,23 @@ def check_weights_length(weights: np.ndarray, n_entries: int, path: Optional[Pat
                          path)
 
 
+def check_released_weights(weights: np.ndarray, released: DataList,
+                           path: Optional[PathLike]) -> None:
+    """Raise :class:`InputError` naming the file and line of the first weight that ``validate``
+    flags (NaN, infinite, negative): kept as they are, they would break a balanced sampler."""
+    from avprep.lists.validate import first_bad_weight
+
+    bad = first_bad_weight(weights)
+    if bad is None:
+        return
+    row, kind = bad
+    what = "not a finite number" if kind == "nonfinite_weight" else "negative"
+    raise InputError(f"line {row + 1}: weight {float(weights[row])} of entry {row} "
+                     f"({shown(released[row].video_id)}) is {what} ({kind}); the released "
+                     "weights cannot be kept (recompute them: leave out --keep-released-weights)",
+                     path)
+
+
 def build_list(released: DataList, audio_dir: PathLike, frame_dir: PathLike,
                labels: Optional[LabelSet] = None, weights: bool = False,
                released_weights: Optional[np.ndarray] = None,
@@ -124,6 +141,8 @@ def build_list(released: DataList, audio_dir: PathLike, frame_dir: PathLike,
     """
     if released_weights is not None:
         check_weights_length(released_weights, len(released), released_weights_path)
+    if weights and keep_released_weights and released_weights is not None:
+        check_released_weights(released_weights, released, released_weights_path)
     if weights and keep_released_weights and released_weights is None:
         raise InputError("keeping the released weights needs the released weight file")
     if weights and not keep_released_weights and labels is None:

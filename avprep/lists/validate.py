@@ -180,6 +180,21 @@ def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
         if (~empty).any() else 0.0
 
 
+def bad_weights(weights: np.ndarray) -> Dict[str, np.ndarray]:
+    """Masks of the weights that no sampler can use: ``nonfinite_weight`` (NaN, infinite) and
+    ``negative_weight`` (below zero)."""
+    w = np.asarray(weights, dtype=np.float64).reshape(-1)
+    finite = np.isfinite(w)
+    return {"nonfinite_weight": ~finite, "negative_weight": finite & (w < 0)}
+
+
+def first_bad_weight(weights: np.ndarray) -> Optional[tuple]:
+    """``(row, kind)`` of the first weight :func:`bad_weights` flags, or None."""
+    masks = bad_weights(weights)
+    rows = [(int(np.flatnonzero(mask)[0]), kind) for kind, mask in masks.items() if mask.any()]
+    return min(rows) if rows else None
+
+
 def check_weights(data: DataList, weights: np.ndarray, report: Report) -> None:
     """Length, finiteness and sign of a weight vector."""
     weights = np.asarray(weights, dtype=np.float64).reshape(-1)
@@ -189,8 +204,8 @@ def check_weights(data: DataList, weights: np.ndarray, report: Report) -> None:
                    detail=f"list has {n} entries, weight file has {len(weights)} lines")
     m = min(n, len(weights))
     w = weights[:m]
-    nonfinite = ~np.isfinite(w)
-    negative = np.isfinite(w) & (w < 0)
+    masks = bad_weights(w)
+    nonfinite, negative = masks["nonfinite_weight"], masks["negative_weight"]
     report.add("nonfinite_weight", int(nonfinite.sum()), _ids_at(data, nonfinite))
     report.add("negative_weight", int(negative.sum()), _ids_at(data, negative))
     finite = w[np.isfinite(w)]
