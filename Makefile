@@ -101,6 +101,7 @@ bench: install
 	$(BIN)/python scripts/bench_extract_engines.py
 	$(BIN)/python scripts/bench_fbank.py
 	$(BIN)/python scripts/bench_store.py
+	$(BIN)/python scripts/bench_scan.py
 	$(BIN)/python scripts/bench_loader.py
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_download.py

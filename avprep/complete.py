@@ -40,6 +40,8 @@ _JPEG_START = b"\xff\xd8"
 _JPEG_END = b"\xff\xd9"
 _WAVE_FORMATS = (1, 3, 0xFFFE)  # PCM, IEEE float, WAVE_FORMAT_EXTENSIBLE
 _HEADER_READ = 512
+# never block on a named pipe; regular files ignore O_NONBLOCK
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
 _MAX_CHUNKS = 64
 
 
@@ -51,7 +53,7 @@ def frame_folder(frame_dir: PathLike, index: int) -> str:
 def _open(path: PathLike):
     """(file descriptor, size) of a regular file, or the reason it is not one."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+        fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         return None, "a dangling symbolic link" if os.path.lexists(path) else MISSING
     except NotADirectoryError:

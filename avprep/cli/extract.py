@@ -22,12 +22,15 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         16-bit PCM) and F/frame_<i>/<id>.jpg for i = 0..9 (the original frame schedule, shorter
         side 224, centre crop 224x224, JPEG quality 75). Each video is decoded once, in process.
 
-        INPUT is a folder (searched recursively for video files) or a text file with one path per
-        line (relative paths are relative to the list file). The id is the file name without its
+        INPUT is a folder (searched recursively for video files, following links to folders; a
+        folder reached twice is searched once) or a UTF-8 text file with one path per line
+        (relative paths are relative to the list file). The id is the file name without its
         last extension; --ids maps download names such as Y<ytid>_<start>_<end>.mp4 to list ids.
 
-        Outputs that exist are kept as they are: a re-run skips complete clips, retries only the
-        missing outputs and removes temporary files a killed run left. Every failure is recorded
+        Complete outputs are kept as they are: a re-run skips complete clips, redoes only the
+        missing or incomplete outputs (a zero-byte or cut-short file, a dangling link, a wav that
+        is not 16 kHz mono, a JPEG without its end marker; a folder in the way is reported, not
+        removed) and removes temporary files a killed run left. Every failure is recorded
         in the log (JSON lines: id, path, stage, reason); the run goes on. A video that ends
         before one of its scheduled frames repeats the last earlier frame in the missing slots
         (the image the original loader would have read). --shard i/N takes the clips whose id

@@ -21,7 +21,9 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         example ids: duplicate_id, unsafe_id, malformed_id, empty_labels, malformed_labels,
         unknown_label, duplicate_label; with --weights: weights_length, nonfinite_weight,
         negative_weight; with --against: not_in_released, labels_differ; with --check-files:
-        missing_wav, missing_frames (<video_path>/frame_<i>/<video_id>.jpg, i = 0..9).
+        missing_wav, missing_frames (<video_path>/frame_<i>/<video_id>.jpg, i = 0..9),
+        broken_wav, broken_frames (present but not complete: empty, a dangling link, a folder,
+        a .wav that is not 16 kHz mono with samples, a JPEG without its start or end marker).
 
         A short summary goes to stdout; --json writes the full report as
         {"problems": {"<kind>": {"count": n, "examples": [...]}}, "summary": {...}}.
@@ -79,7 +81,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         Count, for every class, the entries of the RELEASED list and those of LIST whose ids
         the released list has; write them to PREFIX.csv (index, mid, display_name, released,
         local, fraction) and a bar plot to PREFIX.png. --missing writes the ids of released
-        entries that LIST lacks, one per line.
+        entries that LIST lacks, one per line (a backslash written as \\\\, line breaks and
+        control characters as \\n, \\r, \\t, \\xNN, \\uNNNN; plain ids as they are).
         """,
         """
         avprep coverage my_20k.json --released audioset_20k_cleaned.json \\

@@ -74,16 +74,20 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         subparsers, "build-list",
         "keep the released entries whose media exist locally, with local paths and weights",
         """
-        Keep exactly the entries of a released list whose wav and ten frames exist under
-        --audio-dir and --frame-dir, in the released order, with `wav` and `video_path` rewritten
-        to the local media as absolute paths. With --weights-out, write weights for the kept list:
+        Keep exactly the entries of a released list whose wav and ten frames are complete under
+        --audio-dir and --frame-dir (a 16 kHz mono wav with samples, ten whole JPEGs; an empty
+        or cut-short file, a dangling link or a folder in its place does not count), in the
+        released order, with `wav` and `video_path` rewritten to the local media as absolute
+        paths. With --weights-out, write weights for the kept list:
         recomputed on it with the released formula (the default: weights made for the authors'
         full copy unbalance a copy that lacks some clips), or with --keep-released-weights the
         released rows of the kept entries. A weight file given with --weights must have exactly one
-        row per released entry. With --report DIR, write into DIR the per-class coverage
+        row per released entry, and with --keep-released-weights none may be NaN, infinite or
+        negative. With --report DIR, write into DIR the per-class coverage
         (<name>_coverage.csv and .png, released vs local), the missing ids
-        (<name>_missing_ids.txt) and a summary (<name>_build.json), <name> being the output's
-        file name without extension.
+        (<name>_missing_ids.txt, one per line: a backslash written as \\\\, line breaks and
+        control characters as \\n, \\r, \\t, \\xNN, \\uNNNN) and a summary
+        (<name>_build.json), <name> being the output's file name without extension.
 
         The label CSV (for recomputed weights and the coverage report) defaults to the single
         class_labels_indices*.csv beside the released list.
@@ -92,7 +96,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         1 the list was written but the released list holds ids that cannot name a file (never
         kept, listed in the summary) or none of its entries has local media (check --audio-dir
         and --frame-dir); 2 unusable input (a missing or malformed file, a weight file whose
-        length differs from the released list): then nothing is written.
+        length differs from the released list, an output that is one of the inputs): then
+        nothing is written.
         """,
         """
         avprep build-list --released lists/audioset_2m_cleaned.json \\

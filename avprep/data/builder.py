@@ -23,6 +23,7 @@ from avprep.data.config import AVConfig
 from avprep.data.image import fallback_image, load_image
 from avprep.data.sources import Clip, Source, frame_order
 from avprep.errors import FormatError, MediaError
+from avprep.safetext import shown
 
 logger = logging.getLogger("avprep.data")
 
@@ -97,7 +98,8 @@ class SampleBuilder:
     # substitutes ----------------------------------------------------------------------------
     def _substitute(self, kind: str, clip: Clip, where: str, reason: str) -> None:
         self.substitutions[kind] += 1
-        logger.warning("substitute (%s) for %s: %s: %s", kind, clip.video_id, where, reason)
+        logger.warning("substitute (%s) for %s: %s: %s", kind, shown(clip.video_id),
+                       shown(where, 300), shown(reason, 300))
 
     # labels ---------------------------------------------------------------------------------
     def label_indices(self, clip: Clip) -> List[int]:
