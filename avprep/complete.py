@@ -262,4 +262,5 @@ def scan_media(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
 
 
 __all__ = ["N_FRAMES", "SAMPLE_RATE", "CHANNELS", "MISSING", "frame_folder", "wav_problem",
-           "audio_problem", "jpeg_problem", "jpeg_bytes_problem", "temp_id", "MediaScan", "scan_media"]
+           "audio_problem", "jpeg_problem", "jpeg_bytes_problem", "temp_id", "MediaScan",
+           "scan_media"]

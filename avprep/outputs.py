@@ -20,7 +20,8 @@ Named = Tuple[str, Optional[PathLike]]  # (option, path); a path of None is left
 
 
 def _identity(path: PathLike) -> tuple:
-    """What makes two paths the same file: (device, inode) when it exists, else its resolved path."""
+    """What makes two paths the same file: (device, inode) when it exists, else the resolved
+    path."""
     try:
         st = os.stat(path)
         return ("file", st.st_dev, st.st_ino)

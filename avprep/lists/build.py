@@ -2,8 +2,8 @@
 
 A user's copy of AudioSet or VGGSound always lacks some clips (videos taken down, failed downloads,
 failed extractions). :func:`build_list` keeps exactly the released entries whose wav and ten frames
-are complete (:mod:`avprep.complete`), in the released order, points ``wav`` and ``video_path`` at the local media (absolute paths),
-and gives weights for the kept list: recomputed on it with the released formula (the default; weights
+are complete (:mod:`avprep.complete`), in the released order, points ``wav`` and ``video_path``
+at the local media (absolute paths), and gives weights for the kept list: recomputed on it with the released formula (the default; weights
 made for the authors' copy unbalance a copy that lacks 10-15% of the clips), or the released rows of
 the kept entries. :func:`write_build` writes the list, the weights and a coverage report;
 :func:`summarize` and :func:`write_summary` gather the reports of a whole preparation run (every

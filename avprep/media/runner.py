@@ -18,8 +18,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK, is_stale_temp
-from avprep.errors import InputError, WriteError
 from avprep.complete import scan_media
+from avprep.errors import InputError, WriteError
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
