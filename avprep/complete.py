@@ -23,7 +23,7 @@ import os
 import stat
 import struct
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Optional, Set, Union
+from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK
 
@@ -50,13 +50,13 @@ def frame_folder(frame_dir: PathLike, index: int) -> str:
     return os.path.join(os.fspath(frame_dir), f"frame_{index}")
 
 
-def _open(path: PathLike):
-    """(file descriptor, size) of a regular file, or the reason it is not one."""
+def _open(path: PathLike) -> Tuple[Optional[int], Union[int, str]]:
+    """(file descriptor, size) of a regular file, or (None, the reason it is not one)."""
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except FileNotFoundError:
         return None, "a dangling symbolic link" if os.path.lexists(path) else MISSING
-    except NotADirectoryError:
+    except (NotADirectoryError, ValueError):  # ValueError: a NUL in the path names no file
         return None, MISSING
     except OSError as err:
         return None, f"cannot be read: {err.strerror or err}"
