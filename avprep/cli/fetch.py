@@ -6,8 +6,9 @@ import argparse
 import os
 import sys
 
-from avprep.cli import add_command
+from avprep.cli import FAILURE_LINE, add_command
 from avprep.errors import InputError
+from avprep.safetext import shown
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -99,6 +100,6 @@ def _fetch(args: argparse.Namespace) -> int:
         if r.ok:
             print(f"{r.status:10s} {r.path} ({r.size} bytes, sha256 {r.sha256[:12]}...)")
     for r in failed:
-        print(f"avprep fetch: failed: {r.error}", file=sys.stderr)
+        print(f"avprep fetch: failed: {shown(r.error, FAILURE_LINE)}", file=sys.stderr)
     print(f"{len(results) - len(failed)} of {len(results)} files in place in {args.dest}")
     return 1 if failed else 0
