@@ -146,8 +146,9 @@ def _reader_of(fifo: Path) -> int:
 
 def test_a_worker_killed_mid_shard_costs_one_retry(ray_session, listing, local_run, tmp_path):
     _, local_files = local_run
-    wav = listing.parent / "made" / "audio" / f"{VICTIM}.wav"
-    real = wav.with_name("real.wav")
+    # a frame, not the wav: a wav that is a named pipe is refused unread (not a complete output)
+    wav = listing.parent / "made" / "frames" / "frame_0" / f"{VICTIM}.jpg"
+    real = wav.with_name("real.jpg")
     os.replace(wav, real)
     os.mkfifo(wav)  # the worker packing shard 1 blocks reading it until it is killed
     killed = []
@@ -179,7 +180,7 @@ def test_a_worker_killed_mid_shard_costs_one_retry(ray_session, listing, local_r
         thread.join(timeout=5)
         if real.exists():
             os.replace(real, wav)
-    assert killed, "no worker was seen reading the victim's wav"
+    assert killed, "no worker was seen reading the victim's frame"
     assert result.retries == 1 and result.written == 3
     assert [f.entry for f in result.failures] == [3, 5]
     assert not [p for p in (tmp_path / "p").rglob("*") if is_temp(p)], "nothing half-written"
