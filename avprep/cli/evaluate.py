@@ -8,6 +8,7 @@ import json
 import sys
 
 from avprep.cli import add_command, add_option, print_failures
+from avprep.outputs import check_outputs, folder_files
 
 RETRIEVAL_EXAMPLE = """
 avprep retrieval --model cav-mae-scale+ \\
@@ -162,10 +163,14 @@ def _show_failures(failures) -> None:
 
 def _retrieval(args: argparse.Namespace) -> int:
     from avprep.train.loop import json_safe
-    from avprep.train.released import summary
+    from avprep.train.released import ids_path, summary
     from avprep.train.retrieval import format_scores, retrieval
 
     _check_loader(args)
+    check_outputs([("--model", args.model), *folder_files("--data", args.data),
+                   ("--embeddings", args.embeddings), *folder_files("--released", args.released)],
+                  [("--json", args.json),
+                   ("--json", ids_path(args.json) if args.json and args.released else None)])
     result = retrieval(args.model, args.data, embeddings=args.embeddings,
                        released=args.released, json_path=args.json,
                        batch_size=args.batch_size, num_workers=args.num_workers,
@@ -188,6 +193,8 @@ def _embed(args: argparse.Namespace) -> int:
     from avprep.train.embed import embed
 
     _check_loader(args)
+    check_outputs([("--model", args.model), *folder_files("--data", args.data)],
+                  [("--out", args.out)])
     res = embed(args.model, args.data, args.out, tokens=args.tokens, dtype=args.dtype,
                 batch_size=args.batch_size, num_workers=args.num_workers, chunk=args.chunk,
                 mean=args.dataset_mean, std=args.dataset_std, amp=args.amp, device=args.device)
@@ -204,6 +211,8 @@ def _embed(args: argparse.Namespace) -> int:
 def _reconstruct(args: argparse.Namespace) -> int:
     from avprep.train.reconstruct import reconstruct
 
+    check_outputs([("--model", args.model), *folder_files("--data", args.data)],
+                  [("--out", args.out)])
     ids = [i for chunk in (args.ids or []) for i in chunk.split(",") if i]
     ratio_a = args.masking_ratio if args.masking_ratio_a is None else args.masking_ratio_a
     ratio_v = args.masking_ratio if args.masking_ratio_v is None else args.masking_ratio_v

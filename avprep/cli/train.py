@@ -128,7 +128,7 @@ def _check_exp_dir(cfg) -> None:
 
     check_outputs([(option, getattr(cfg, name, None) or None) for option, name in (
         ("--data-train", "data_train"), ("--data-val", "data_val"), ("--data-eval", "data_eval"),
-        ("--label-csv", "label_csv"), ("--pretrain_path", "pretrain_path"))], [],
+        ("--labels", "label_csv"), ("--pretrain_path", "pretrain_path"))], [],
         owned=[("--exp-dir", cfg.exp_dir or None)])
 
 
@@ -157,13 +157,16 @@ def _finetune(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from avprep.outputs import check_outputs, folder_files
     from avprep.train.config import EvalConfig, from_args
+    from avprep.train.released import ids_path
     from avprep.train.evaluate import evaluate
 
     apply_warning_filters(args.warning_filters)
     cfg = from_args(args, EvalConfig)
     check_outputs([*folder_files("--data-eval", cfg.data_eval or None),
-                   ("--label-csv", cfg.label_csv or None), ("--model", cfg.model or None)],
-                  [("--json", cfg.json)])
+                   ("--labels", cfg.label_csv or None), ("--model", cfg.model or None),
+                   *folder_files("--released", cfg.released)],
+                  [("--json", cfg.json),
+                   ("--json", ids_path(cfg.json) if cfg.json and cfg.released else None)])
     result = evaluate(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0

@@ -33,6 +33,7 @@ from avprep.lists import DataList, LabelSet, read_labels, read_list, read_weight
 from avprep.lists.build import BuildResult, build_list, check_weights_length, write_build
 from avprep.manifests import DatasetFacts, dataset_facts
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
+from avprep.outputs import check_outputs
 from avprep.prepare.report import format_build, summarize, unusable_build_notes, write_summary
 
 if TYPE_CHECKING:
@@ -175,6 +176,8 @@ def prepare_dataset(dataset: str, videos: PathLike, out: PathLike,
     if not Path(videos).exists():  # with --download, a folder it will fill
         raise InputError("videos folder not found", videos)
     out = Path(out)
+    check_outputs([("--lists", lists), ("--videos", videos)], [],
+                  owned=[("--out", out / "lists"), ("--out", out / "report")])
     if lists is None:
         released = released_files_dir(facts, cache)
         say(f"== fetching the released {dataset} files into {released}")

@@ -13,6 +13,7 @@ from typing import Any, Dict, List, Sequence, Union
 
 from avprep import atomic
 from avprep.errors import InputError
+from avprep.safetext import lines_text
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -55,8 +56,9 @@ def ids_path(json_path: PathLike) -> Path:
 
 
 def write_ids(path: PathLike, ids: Sequence[str]) -> None:
-    """Write ``ids``, one a line, atomically."""
-    atomic.write_text(path, "".join(f"{i}\n" for i in ids))
+    """Write ``ids``, one a line (escaped as :func:`avprep.safetext.escape_line` says),
+    atomically."""
+    atomic.write_text(path, lines_text(ids))
 
 
 def summary(cov: Dict[str, Any]) -> str:
