@@ -76,6 +76,7 @@ def _cases(f):
         (["extract", lst, "--audio-dir", d / "audio", "--frame-dir", d / "frames",
           "--log", lst, "--workers", 0], lst, ("--log", "INPUT")),
         (["prepare-report", d, "--log", d / "summary.txt"], None, ("REPORT_DIR", "--log")),
+        (["download", lst, "--dest", d / "clips", "--log", lst], lst, ("--log", "LIST")),
         (["train", "pretrain", "--data-train", lst, "--data-val", lst, "--label-csv", labels,
           "--exp-dir", d], lst, ("--exp-dir", "--data-train")),
     ]

@@ -96,7 +96,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 
 def _download(args: argparse.Namespace) -> int:
     from avprep.download import download
+    from avprep.outputs import check_outputs
+    from avprep.safetext import shown
 
+    check_outputs([("LIST", args.list), *(("--segments", s) for s in args.segments),
+                   ("--cookies", args.cookies)], [("--log", args.log)])
     summary = download(args.list, args.dest, segments=args.segments, log=args.log,
                        workers=args.workers, url_template=args.url_template, fmt=args.fmt,
                        cut=args.cut, sleep=args.sleep, max_per_hour=args.max_per_hour,
@@ -105,8 +109,8 @@ def _download(args: argparse.Namespace) -> int:
                        retry_unavailable=args.retry_unavailable, timeout=args.timeout)
     if summary.reasons:
         top = sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]
-        print("unavailable: " + "; ".join(f"{n} {r}" for r, n in top), file=sys.stderr)
+        print("unavailable: " + "; ".join(f"{n} {shown(r)}" for r, n in top), file=sys.stderr)
     if summary.stopped:
-        print(f"avprep download: {summary.stopped}", file=sys.stderr)
+        print(f"avprep download: {shown(summary.stopped, 400)}", file=sys.stderr)
     print(f"avprep download: {summary.line()}")
     return summary.exit_code
