@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from avprep.cli import add_command
+from avprep.cli import add_command, add_option
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -64,8 +64,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--segments", metavar="CSV", nargs="+", action="extend", default=[],
                    help="AudioSet segment CSVs (where each bare YouTube id's segment lies)")
     p.add_argument("--log", metavar="LOG", help="download log (default: beside DIR)")
-    p.add_argument("--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-                   help="parallel downloads within the hourly cap (default %(default)s)")
+    add_option(p, "--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
+               help="parallel downloads within the hourly cap (default %(default)s)")
     p.add_argument("--url-template", default=YOUTUBE_TEMPLATE, metavar="T",
                    help="URL of a YouTube id, {ytid} replaced (default %(default)s)")
     p.add_argument("--format", dest="fmt", metavar="SPEC",
