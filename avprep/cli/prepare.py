@@ -40,20 +40,38 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         $XDG_CACHE_HOME/avprep, else ~/.cache/avprep). Running it again after adding videos
         extracts only the new ones and rebuilds the lists.
 
+        With --download the clips come first: the ids of the --splits chosen (default: every
+        split present) are downloaded as avprep download does (paced, resumable, logged) into
+        --videos (default OUT/videos), the log beside it (OUT/videos.download-log.jsonl);
+        AudioSet's segment CSVs are --segments or fetched into the cache (as avprep fetch
+        audioset-segments). The download options are those of avprep download, its --workers
+        being --download-workers. Then every released id missing from a local list is
+        accounted for in OUT/report: unavailable on YouTube, pending (a re-run may fetch it),
+        never attempted (a split not chosen, --limit), failed extraction, downloaded but not
+        extracted: per list and per class (<split>_build.json, <split>_coverage.csv,
+        <split>_missing.csv with each id's cause, summary.json, summary.txt). Without
+        --download, --download-log LOG (logs of your own avprep download runs; several, or a
+        glob for shard logs) does the same accounting. Running the same command again resumes
+        the download and extracts only the new clips.
+
         Exit status: 0 the run finished, also when some clips failed (they are in OUT/report);
-        2 unusable input (no released list, no label CSV, a weight file that does not match its
-        list, a videos folder without videos, a fetch that failed): nothing is extracted then.
+        1 the run finished but the download left clips a re-run could fetch (pending, not
+        attempted: run it again later); 2 unusable input (no released list, no label CSV, a
+        weight file that does not match its list, a videos folder without videos, a fetch that
+        failed, an id whose segment is not known): nothing is extracted then.
         """,
         """
-        avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \
+        avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \\
             --lists /data/released --workers 16
         avprep prepare vggsound --videos /data/vgg_downloads --out /data/vgg_prepared
+        avprep prepare audioset --out /data/as_eval --download --splits audioset_eval_cleaned
         """,
         _prepare)
     p.add_argument("dataset", choices=DATASETS, help="the dataset the videos belong to")
-    p.add_argument("--videos", required=True, metavar="DIR",
+    p.add_argument("--videos", metavar="DIR",
                    help="folder of downloaded videos (searched recursively), or a text file "
-                        "with one path per line")
+                        "with one path per line (needed without --download; with it the "
+                        "folder to download into, default OUT/videos)")
     add_option(p, "--out", required=True, metavar="DIR",
                help="output folder: audio/, frames/, lists/, report/")
     p.add_argument("--lists", metavar="DIR",
@@ -69,6 +87,20 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="give the training split the released weights of its kept entries "
                         "instead of recomputing them")
     add_engine_options(p)
+    group = p.add_argument_group("download (with --download)")
+    group.add_argument("--download", action="store_true",
+                       help="download the clips of --splits first (avprep download)")
+    group.add_argument("--splits", nargs="+", action="extend", metavar="NAME",
+                       help="the released lists to download clips for, such as "
+                            "audioset_eval_cleaned (default: every split present)")
+    group.add_argument("--segments", metavar="CSV", nargs="+", action="extend", default=[],
+                       help="AudioSet segment CSVs (default: fetched into the cache)")
+    from avprep.cli.download import add_download_options
+    add_download_options(group, workers="--download-workers")
+    add_option(p, "--download-log", dest="download_logs", metavar="LOG", nargs="+",
+               action="extend", default=[],
+               help="avprep download logs (several, or a glob for shard logs) to account for "
+                    "the missing ids with (with --download its own log is read too)")
 
     p = add_command(
         subparsers, "build-list",
@@ -219,10 +251,22 @@ def _prepare(args: argparse.Namespace) -> int:
     def note(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    prepare_dataset(args.dataset, args.videos, args.out, lists=args.lists, workers=args.workers,
-                    keep_released_weights=args.keep_released_weights, cache=args.cache,
-                    engine=args.engine, address=args.address, say=say, note=note)
-    return 0
+    if args.videos is None and not args.download:
+        raise InputError("--videos DIR is needed (or --download, to download the clips first)")
+    if args.splits and not args.download:
+        raise InputError("--splits chooses the lists to download clips for: it needs --download")
+    options = {}
+    if args.download:
+        from avprep.cli.download import download_kwargs
+        options = download_kwargs(args)
+    result = prepare_dataset(args.dataset, args.videos, args.out, lists=args.lists,
+                             workers=args.workers,
+                             keep_released_weights=args.keep_released_weights, cache=args.cache,
+                             engine=args.engine, address=args.address, say=say, note=note,
+                             download=args.download, download_splits=args.splits,
+                             segments=args.segments, download_options=options,
+                             download_logs=args.download_logs)
+    return result.exit_code
 
 
 def _build_list(args: argparse.Namespace) -> int:

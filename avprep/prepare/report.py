@@ -142,6 +142,18 @@ def account_list(report_dir: Path, item: Dict[str, object],
 def format_summary(summary: Dict[str, object], title: str = "avprep preparation") -> str:
     """The summary as a few lines of text for people."""
     lines = [title]
+    fetched = summary.get("download")
+    if fetched:
+        text = (f"  download ({', '.join(fetched['splits'])}): {fetched['downloaded']} downloaded "
+                f"now, {fetched['already_there']} there before, {fetched['unavailable']} "
+                f"unavailable, {fetched['pending']} pending")
+        if fetched.get("not_attempted"):
+            text += f", {fetched['not_attempted']} not attempted"
+        if fetched.get("skipped_unavailable"):
+            text += f", {fetched['skipped_unavailable']} unavailable before (not retried)"
+        lines.append(text + f" of {fetched['ids']} ids; log: {fetched['log']}")
+        if fetched.get("exit_code"):
+            lines.append("    some clips are still to fetch: run the same command again later")
     media = summary.get("media")
     if media:
         lines.append(f"  media: {media['complete_clips']} clips with a wav and 10 frames "
