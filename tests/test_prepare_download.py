@@ -206,3 +206,34 @@ def test_make_prepare_audioset_download_fetches_the_segment_csvs(clip, tmp_path)
                   {SERVED[1]: "never_attempted", GONE: "unavailable",
                    BUSY: "never_attempted", BROKEN: "never_attempted"})
     assert "prepare-audioset: done" in run.stdout
+
+
+def test_vggsound_download_in_python_then_own_logs_account(clip, tmp_path):
+    """prepare_dataset(download=True) for VGGSound (ids carry their start: no segment CSVs),
+    then a run on the same videos without download, accounting with the log given."""
+    from avprep.prepare import prepare_dataset
+
+    released = tmp_path / "released"
+    released.mkdir()
+    write_labels(released / "class_labels_indices_vgg.csv", LabelSet.from_pairs(CLASSES))
+    ids = {"KlsG1EnBEjc_000000": "/m/dog", "NoSuchVideo_000004": "/m/music,/m/dog"}
+    write_list(released / "vgg_test_cleaned.json", DataList.from_entries(
+        [Entry(v, f"/x/{v}.flac", "/x/", labels) for v, labels in ids.items()]))
+    out = tmp_path / "out"
+    with MediaServer() as server:
+        server.files["KlsG1EnBEjc"] = clip
+        result = prepare_dataset(
+            "vggsound", None, out, lists=released, workers=0, clip_timeout=None,
+            download=True, download_options=dict(url_template=server.template, sleep=0.0,
+                                                  max_per_hour=1e6, show_progress=False))
+    assert result.exit_code == 0 and result.download.downloaded == 1
+    causes = {"NoSuchVideo_000004": "unavailable"}
+    assert dict(zip(result.accounts["vgg_test_cleaned"].ids,
+                    result.accounts["vgg_test_cleaned"].causes)) == causes
+    _check_report(out, "vgg_test_cleaned", ids, causes)
+
+    again = prepare_dataset("vggsound", out / "videos", tmp_path / "again", lists=released,
+                            workers=0, clip_timeout=None,
+                            download_logs=[str(out / "videos.download-log*.jsonl")])
+    assert again.download is None and again.exit_code == 0
+    _check_report(tmp_path / "again", "vgg_test_cleaned", ids, causes)
