@@ -192,7 +192,7 @@ def test_make_prepare_audioset_download_fetches_the_segment_csvs(clip, tmp_path)
         run = subprocess.run(
             ["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP, "prepare-audioset",
              f"OUT={out}", f"LISTS={released}", "WORKERS=2", "DOWNLOAD=1",
-             "SPLITS=audioset_20k_cleaned",
+             "SPLITS=audioset_20k_cleaned.json",  # the file's name does as well
              f"DOWNLOAD_ARGS=--url-template {server.template} " + " ".join(FAST)],
             capture_output=True, text=True, env=dict(env, AVPREP_PROGRESS="0"), timeout=300,
             cwd=tmp_path)

@@ -192,10 +192,12 @@ def _fetch_segments(cache: Optional[PathLike]) -> List[Path]:
 
 def _download_ids(splits: List[_Split], chosen: Optional[Sequence[str]],
                   facts: DatasetFacts) -> Tuple[List[str], List[str]]:
-    """The names of the splits to download for (all present by default) and their ids, each
-    once, in split order; :class:`InputError` for a name that is no split present."""
+    """The names of the splits to download for (all present by default; a name may end in
+    ``.json``) and their ids, each once, in split order; :class:`InputError` for a name that is
+    no split present."""
     present = [s.name for s in splits]
-    names = list(dict.fromkeys(chosen)) if chosen else present
+    names = (list(dict.fromkeys(n[:-len(".json")] if n.endswith(".json") else n for n in chosen))
+             if chosen else present)
     for name in names:
         if name not in present:
             known = "a split of the manifest whose released list is missing" \
