@@ -32,6 +32,8 @@ from pathlib import Path
 from typing import Dict, Iterable, List, Mapping, Optional, Sequence, Union
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from avprep import atomic
 from avprep.errors import InputError
@@ -193,13 +195,13 @@ def _class_counts(released: DataList, labels: LabelSet, account: MissingAccount
     """cause -> per-class count of the missing released entries with that cause."""
     from avprep.lists.coverage import class_entry_counts
 
-    cause_of = dict(zip(account.ids, account.causes))
-    rows: Dict[str, List[int]] = {cause: [] for cause in CAUSES}
-    for i, video_id in enumerate(released.video_id):
-        cause = cause_of.get(video_id)
-        if cause is not None:
-            rows[cause].append(i)
-    return {cause: class_entry_counts(released.select(np.asarray(idx, dtype=np.int64)), labels)
+    at = pc.index_in(released.arrow_column("video_id"), value_set=pa.array(account.ids,
+                                                                             pa.string()))
+    at = at.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    code = np.array([CAUSES.index(c) for c in account.causes] + [-1], dtype=np.int64)
+    entry_cause = code[at]  # at == -1 (not missing) picks the trailing -1
+    rows = {cause: np.flatnonzero(entry_cause == k) for k, cause in enumerate(CAUSES)}
+    return {cause: class_entry_counts(released.select(idx), labels)
             for cause, idx in rows.items()}
 
 
