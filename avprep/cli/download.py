@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import TYPE_CHECKING, Any, Dict, List
+from typing import Any, Dict
 
 from avprep.cli import add_command, add_option
-
-if TYPE_CHECKING:
-    from avprep.download.run import DownloadSummary
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -114,8 +111,8 @@ def _download(args: argparse.Namespace) -> int:
                    ("--cookies", args.cookies)], [("--log", args.log)])
     summary = download(args.list, args.dest, segments=args.segments, log=args.log,
                        shard=args.shard, **download_kwargs(args))
-    for line in summary_notes(summary):
-        print(line, file=sys.stderr)
+    for line in summary.notes():
+        print(f"avprep download: {line}", file=sys.stderr)
     print(f"avprep download: {summary.line()}")
     return summary.exit_code
 
@@ -128,16 +125,3 @@ def download_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
                 backoff=args.backoff, retries=args.retries, cookies=args.cookies,
                 proxy=args.proxy, limit=args.limit, retry_unavailable=args.retry_unavailable,
                 timeout=args.timeout)
-
-
-def summary_notes(summary: "DownloadSummary") -> List[str]:
-    """The lines for stderr after a run: the commonest unavailable reasons, why it stopped."""
-    from avprep.safetext import shown
-
-    lines = []
-    if summary.reasons:
-        top = sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]
-        lines.append("unavailable: " + "; ".join(f"{n} {shown(r)}" for r, n in top))
-    if summary.stopped:
-        lines.append(f"avprep download: {shown(summary.stopped, 400)}")
-    return lines

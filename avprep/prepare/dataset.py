@@ -231,12 +231,8 @@ def _run_download(facts: DatasetFacts, splits: List[_Split], chosen: Optional[Se
     options.setdefault("log", default_log_path(videos))
     say(f"== downloading the {len(ids)} clips of {', '.join(names)} into {videos}")
     summary = download(id_file, videos, segments=segments, **options)
-    if summary.reasons:
-        top = sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]
-        note("avprep download: unavailable: " + "; ".join(f"{n} {r}" for r, n in top))
-    if summary.stopped:
-        note(f"avprep download: {summary.stopped}")
-    note(f"avprep download: {summary.line()}")
+    for line in summary.notes() + [summary.line()]:
+        note(f"avprep download: {line}")
     if summary.exit_code:
         note("avprep download: some clips are still to fetch: run the same command again "
              "later; preparing what is there")
