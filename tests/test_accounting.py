@@ -155,3 +155,16 @@ def test_a_missing_log_is_exit_2_before_anything_is_written(released, logs, tmp_
     assert "no download log matches" in capsys.readouterr().err
     assert main(base + ["--extract-log", str(logs["extract"])]) == 2
     assert not out.exists()
+
+
+def test_reasons_past_the_commonest_are_counted_together():
+    from avprep.lists.accounting import OTHER_REASONS, account_missing
+
+    ids = [f"vid{k:08d}" for k in range(30)]
+    state = {v: {"id": v, "status": "unavailable", "reason": f"Video {v} is private"}
+             for v in ids}
+    state[ids[0]]["reason"] = state[ids[1]]["reason"] = "not found (HTTP 404)"
+    reasons = account_missing(ids, state).reasons_of("unavailable", top=5)
+    assert list(reasons)[0] == "not found (HTTP 404)" and reasons["not found (HTTP 404)"] == 2
+    assert len(reasons) == 6 and reasons[OTHER_REASONS] == 30 - 2 - 4
+    assert sum(reasons.values()) == 30

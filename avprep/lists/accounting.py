@@ -52,6 +52,11 @@ NEVER_ATTEMPTED = "never_attempted"
 #: the causes, in the order they are decided and reported
 CAUSES = (UNAVAILABLE, PENDING, NEVER_ATTEMPTED, FAILED_EXTRACTION, NOT_EXTRACTED, UNSAFE_ID)
 
+#: reasons kept per cause in a summary (a reason may quote its video: one per id); the rest
+#: are counted under OTHER_REASONS
+MAX_REASONS = 20
+OTHER_REASONS = "(other reasons)"
+
 #: how the summary text names each cause
 CAUSE_WORDS = {UNAVAILABLE: "unavailable", PENDING: "pending", NEVER_ATTEMPTED: "never attempted",
                FAILED_EXTRACTION: "failed extraction",
@@ -126,13 +131,18 @@ class MissingAccount:
             out[cause] += 1
         return out
 
-    def reasons_of(self, cause: str) -> Dict[str, int]:
-        """reason -> how many ids of ``cause`` have it, most frequent first."""
+    def reasons_of(self, cause: str, top: int = MAX_REASONS) -> Dict[str, int]:
+        """reason -> how many ids of ``cause`` have it, most frequent first; past the ``top``
+        commonest, the rest are counted under :data:`OTHER_REASONS`."""
         tally: Dict[str, int] = {}
         for c, reason in zip(self.causes, self.reasons):
             if c == cause:
                 tally[reason] = tally.get(reason, 0) + 1
-        return dict(sorted(tally.items(), key=lambda kv: (-kv[1], kv[0])))
+        ranked = sorted(tally.items(), key=lambda kv: (-kv[1], kv[0]))
+        out = dict(ranked[:top])
+        if len(ranked) > top:
+            out[OTHER_REASONS] = sum(n for _r, n in ranked[top:])
+        return out
 
     def csv_text(self) -> str:
         """``video_id,cause,reason`` rows, one per missing id, in order."""
