@@ -168,3 +168,15 @@ def test_reasons_past_the_commonest_are_counted_together():
     assert list(reasons)[0] == "not found (HTTP 404)" and reasons["not found (HTTP 404)"] == 2
     assert len(reasons) == 6 and reasons[OTHER_REASONS] == 30 - 2 - 4
     assert sum(reasons.values()) == 30
+
+
+def test_prepare_report_reads_escaped_missing_ids_back(tmp_path):
+    """The missing-id files escape one id per line; the report reads the ids themselves."""
+    from avprep.prepare.report import account_list
+    from avprep.safetext import lines_text
+
+    odd = "new\nline\ttab"
+    (tmp_path / "x_missing_ids.txt").write_text(lines_text([odd, "plainid0000"]))
+    state = {odd: _record(odd, "unavailable", "private video", "2026-01-01T00:00:00Z")}
+    info = account_list(tmp_path, {"list": "x"}, state, [])
+    assert info["missing"]["unavailable"] == 1 and info["missing"]["never_attempted"] == 1

@@ -40,6 +40,7 @@ from avprep.errors import InputError
 from avprep.lists.datalist import DataList
 from avprep.lists.ids import unsafe_reason
 from avprep.lists.labels import LabelSet
+from avprep.safetext import shown
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -266,13 +267,14 @@ def format_account(info: Mapping[str, object], indent: str = "    ",
     for key, word in (("unavailable_reasons", "unavailable"), ("pending_reasons", "pending")):
         reasons = list(info.get(key, {}).items())[:3]
         if reasons:
-            lines.append(f"{indent}  {word}: " + "; ".join(f"{n} {r}" for r, n in reasons))
+            lines.append(f"{indent}  {word}: " + "; ".join(f"{n} {shown(r, 200)}"
+                                                          for r, n in reasons))
     by_class = list(info.get("by_class", []))[:classes]
     if by_class:
         texts = []
         for item in by_class:
             causes = ", ".join(f"{item[c]} {CAUSE_WORDS[c]}" for c in CAUSES if item.get(c))
-            texts.append(f"{item['display_name']} {item['missing']} of {item['released']} "
+            texts.append(f"{shown(item['display_name'])} {item['missing']} of {item['released']} "
                          f"({causes})")
         lines.append(f"{indent}  classes most missing: " + "; ".join(texts))
     return lines

@@ -40,6 +40,7 @@ from avprep.manifests import DatasetFacts, dataset_facts
 from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
 from avprep.outputs import check_outputs
 from avprep.prepare.report import format_build, summarize, unusable_build_notes, write_summary
+from avprep.safetext import shown
 
 if TYPE_CHECKING:
     from avprep.download.run import DownloadSummary
@@ -202,7 +203,7 @@ def _download_ids(splits: List[_Split], chosen: Optional[Sequence[str]],
         if name not in present:
             known = "a split of the manifest whose released list is missing" \
                 if name in facts.splits else "no split of " + facts.dataset
-            raise InputError(f"cannot download for split {name!r}: {known} (present: "
+            raise InputError(f"cannot download for split '{shown(name)}': {known} (present: "
                              f"{', '.join(present)})")
     ids: Dict[str, None] = {}
     for split in splits:

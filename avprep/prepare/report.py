@@ -121,6 +121,7 @@ def account_list(report_dir: Path, item: Dict[str, object],
     and label CSV its ``sources`` name (when both are readable)."""
     from avprep.lists import read_labels, read_list
     from avprep.lists.accounting import account_missing, account_summary, failures_by_id
+    from avprep.safetext import unescape_line
 
     name = str(item.get("list"))
     path = Path(item.get("outputs", {}).get("missing_ids") or report_dir
@@ -128,8 +129,9 @@ def account_list(report_dir: Path, item: Dict[str, object],
     try:
         missing = path.read_text(encoding="utf-8").split("\n")
     except (OSError, UnicodeDecodeError) as err:
-        raise InputError(f"cannot read the missing ids of list {name}: {err}", path) from None
-    missing = [m for m in missing if m]
+        raise InputError(f"cannot read the missing ids of list {shown(name)}: {err}",
+                         path) from None
+    missing = [unescape_line(m) for m in missing if m]
     account = account_missing(missing, state, failures_by_id(failures), download_logs,
                               extract_log)
     sources = item.get("sources", {})
