@@ -25,6 +25,13 @@ test: install
 # Preparation: released lists + downloaded videos -> OUT/audio, OUT/frames, OUT/lists, OUT/report
 #   make prepare-audioset VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>]
 #        [WORKERS=n] [KEEP_RELEASED_WEIGHTS=1]
+#   make prepare-audioset OUT=<folder> DOWNLOAD=1 [SPLITS="audioset_eval_cleaned ..."]
+#        [VIDEOS=<folder to download into, default OUT/videos>] [DOWNLOAD_ARGS="--max-per-hour 200"]
+# DOWNLOAD=1 first downloads the clips of SPLITS (default: every released split) with
+# `avprep download` (paced, resumable; DOWNLOAD_ARGS holds its options, e.g. --cookies FILE,
+# --proxy URL, --download-workers N), then accounts in OUT/report for every released id that is
+# missing (unavailable, pending, never attempted, failed extraction); exit 1 when some clips are
+# still pending (run it again later).
 # Each target is one `avprep prepare <dataset>` run (see `avprep prepare --help`); the dataset's
 # splits, label CSV and training split come from manifests/<dataset>.toml. Relative paths are
 # relative to this folder (make runs here, also with make -C). Without LISTS the released files
@@ -33,12 +40,14 @@ test: install
 # input. Re-running after adding videos extracts only the new ones.
 
 # $(call prepare,<dataset>): the usage check, then avprep prepare with this Makefile's variables
-prepare = if [ -z "$(VIDEOS)" ] || [ -z "$(OUT)" ]; then \
+prepare = if { [ -z "$(VIDEOS)" ] && [ -z "$(DOWNLOAD)" ]; } || [ -z "$(OUT)" ]; then \
   echo "usage: make prepare-$(1) VIDEOS=<folder of downloads> OUT=<folder> [LISTS=<released files>] [WORKERS=n]" >&2; \
+  echo "   or: make prepare-$(1) OUT=<folder> DOWNLOAD=1 [SPLITS=<released list names>] [DOWNLOAD_ARGS=<avprep download options>]" >&2; \
   exit 2; fi; \
-  $(AVPREP) prepare $(1) --videos "$(VIDEOS)" --out "$(OUT)" --workers "$(WORKERS)" \
+  $(AVPREP) prepare $(1) $(if $(VIDEOS),--videos "$(VIDEOS)") --out "$(OUT)" --workers "$(WORKERS)" \
   $(if $(LISTS),--lists "$(LISTS)") \
-  $(if $(KEEP_RELEASED_WEIGHTS),--keep-released-weights)
+  $(if $(KEEP_RELEASED_WEIGHTS),--keep-released-weights) \
+  $(if $(DOWNLOAD),--download $(if $(SPLITS),--splits $(SPLITS)) $(DOWNLOAD_ARGS))
 
 ## prepare-audioset: AudioSet downloads + released lists -> media, local lists, weights, report
 prepare-audioset: install

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any, Dict
 
 from avprep.cli import add_command, add_option
 
@@ -11,9 +12,6 @@ from avprep.cli import add_command, add_option
 def register(subparsers: "argparse._SubParsersAction") -> None:
     """Add ``download``."""
     from avprep.download.pacing import MAX_BACKOFF
-    from avprep.download.run import (DEFAULT_BACKOFF, DEFAULT_MAX_PER_HOUR, DEFAULT_RETRIES,
-                                     DEFAULT_SLEEP, DEFAULT_WORKERS)
-    from avprep.download.source import YOUTUBE_TEMPLATE
 
     p = add_command(
         subparsers, "download",
@@ -64,8 +62,20 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--segments", metavar="CSV", nargs="+", action="extend", default=[],
                    help="AudioSet segment CSVs (where each bare YouTube id's segment lies)")
     p.add_argument("--log", metavar="LOG", help="download log (default: beside DIR)")
-    add_option(p, "--workers", type=int, default=DEFAULT_WORKERS, metavar="N",
-               help="parallel downloads within the hourly cap (default %(default)s)")
+    add_download_options(p)
+    p.add_argument("--shard", metavar="i/N", help="download only shard i of N (0-based)")
+
+
+def add_download_options(p: argparse.ArgumentParser, workers: str = "--workers") -> None:
+    """The options of a download run (pace, format, cut, retries, cookies, proxy, limit) that
+    ``download`` and ``prepare --download`` share, the parallel downloads named ``workers``
+    (dest ``download_workers``)."""
+    from avprep.download.run import (DEFAULT_BACKOFF, DEFAULT_MAX_PER_HOUR, DEFAULT_RETRIES,
+                                     DEFAULT_SLEEP, DEFAULT_WORKERS)
+    from avprep.download.source import YOUTUBE_TEMPLATE
+
+    add_option(p, workers, dest="download_workers", type=int, default=DEFAULT_WORKERS,
+               metavar="N", help="parallel downloads within the hourly cap (default %(default)s)")
     p.add_argument("--url-template", default=YOUTUBE_TEMPLATE, metavar="T",
                    help="URL of a YouTube id, {ytid} replaced (default %(default)s)")
     p.add_argument("--format", dest="fmt", metavar="SPEC",
@@ -88,7 +98,6 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--cookies", metavar="FILE",
                    help="Netscape cookies.txt of a signed-in account (it risks a ban)")
     p.add_argument("--proxy", metavar="URL", help="HTTP(S) proxy for every request (http://HOST:PORT)")
-    p.add_argument("--shard", metavar="i/N", help="download only shard i of N (0-based)")
     p.add_argument("--limit", type=int, metavar="N", help="attempt at most N clips this run")
     p.add_argument("--retry-unavailable", action="store_true",
                    help="retry ids last logged unavailable")
@@ -97,20 +106,22 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 def _download(args: argparse.Namespace) -> int:
     from avprep.download import download
     from avprep.outputs import check_outputs
-    from avprep.safetext import shown
 
     check_outputs([("LIST", args.list), *(("--segments", s) for s in args.segments),
                    ("--cookies", args.cookies)], [("--log", args.log)])
     summary = download(args.list, args.dest, segments=args.segments, log=args.log,
-                       workers=args.workers, url_template=args.url_template, fmt=args.fmt,
-                       cut=args.cut, sleep=args.sleep, max_per_hour=args.max_per_hour,
-                       backoff=args.backoff, retries=args.retries, cookies=args.cookies,
-                       proxy=args.proxy, shard=args.shard, limit=args.limit,
-                       retry_unavailable=args.retry_unavailable, timeout=args.timeout)
-    if summary.reasons:
-        top = sorted(summary.reasons.items(), key=lambda kv: -kv[1])[:5]
-        print("unavailable: " + "; ".join(f"{n} {shown(r)}" for r, n in top), file=sys.stderr)
-    if summary.stopped:
-        print(f"avprep download: {shown(summary.stopped, 400)}", file=sys.stderr)
+                       shard=args.shard, **download_kwargs(args))
+    for line in summary.notes():
+        print(f"avprep download: {line}", file=sys.stderr)
     print(f"avprep download: {summary.line()}")
     return summary.exit_code
+
+
+def download_kwargs(args: argparse.Namespace) -> Dict[str, Any]:
+    """The keyword arguments of :func:`avprep.download.download` that
+    :func:`add_download_options` parsed."""
+    return dict(workers=args.download_workers, url_template=args.url_template, fmt=args.fmt,
+                cut=args.cut, sleep=args.sleep, max_per_hour=args.max_per_hour,
+                backoff=args.backoff, retries=args.retries, cookies=args.cookies,
+                proxy=args.proxy, limit=args.limit, retry_unavailable=args.retry_unavailable,
+                timeout=args.timeout)

@@ -83,10 +83,19 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         local, fraction) and a bar plot to PREFIX.png. --missing writes the ids of released
         entries that LIST lacks, one per line (a backslash written as \\\\, line breaks and
         control characters as \\n, \\r, \\t, \\xNN, \\uNNNN; plain ids as they are).
+
+        With --download-log (avprep download logs; several, or a glob for shard logs) and
+        optionally --extract-log, say why each missing id is missing: PREFIX.csv gains the
+        columns missing, unavailable, pending, never_attempted, failed_extraction,
+        not_extracted, unsafe_id (per class), PREFIX_missing.csv holds each id's cause
+        (video_id, cause, reason), and the counts are printed.
         """,
         """
         avprep coverage my_20k.json --released audioset_20k_cleaned.json \\
             --labels class_labels_indices.csv -o out/as20k_coverage --missing out/missing.txt
+        avprep coverage my_eval.json --released audioset_eval_cleaned.json \\
+            --labels class_labels_indices.csv -o out/eval_coverage \\
+            --download-log 'videos.download-log*.jsonl' --extract-log out/extract_log.jsonl
         """,
         _coverage)
     p.add_argument("list", metavar="LIST", help="local JSON data list")
@@ -95,6 +104,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("-o", "--output", required=True, metavar="PREFIX",
                    help="write PREFIX.csv and PREFIX.png")
     p.add_argument("--missing", metavar="TXT", help="write the released ids LIST lacks here")
+    from avprep.cli.prepare import add_accounting_options
+    add_accounting_options(p)
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -153,22 +164,36 @@ def _coverage(args: argparse.Namespace) -> int:
     from avprep.lists import read_labels, read_list
     from avprep.lists.coverage import coverage, missing_ids, write_coverage
     from avprep.safetext import lines_text
+    from avprep.cli.prepare import account_of, accounting_inputs
+    from avprep.lists.accounting import account_summary, add_cause_columns, format_account
 
-    check_outputs([("LIST", args.list), ("--released", args.released), ("--labels", args.labels)],
+    check_outputs([("LIST", args.list), ("--released", args.released), ("--labels", args.labels),
+                   *accounting_inputs(args)],
                   [("-o", f"{args.output}.csv"), ("-o", f"{args.output}.png"),
-                   ("--missing", args.missing)])
+                   ("--missing", args.missing),
+                   ("-o", f"{args.output}_missing.csv" if args.download_logs else None)])
     data = read_list(args.list)
     released = read_list(args.released)
     labels = read_labels(args.labels)
+
     table = coverage(data, released, labels)
+    missing = missing_ids(data, released)
+    account = account_of(args, missing)  # the logs are read before anything is written
+    if account is not None:
+        table = add_cause_columns(table, released, labels, account)
     write_coverage(table, f"{args.output}.csv", f"{args.output}.png",
                    title=Path(args.list).name)
-    missing = missing_ids(data, released)
     if args.missing:
         write_text(args.missing, lines_text(missing))
+    if account is not None:
+        write_text(f"{args.output}_missing.csv", account.csv_text())
     rel, loc = int(table["released"].sum()), int(table["local"].sum())
     empty = int(((table["local"] == 0) & (table["released"] > 0)).sum())
     print(f"{Path(args.list).name}: {len(released) - len(missing)} of {len(released)} released "
           f"entries present; {loc} of {rel} class labels; {empty} classes with none; "
-          f"wrote {args.output}.csv and {args.output}.png")
+          f"wrote {args.output}.csv and {args.output}.png"
+          + (f" and {args.output}_missing.csv" if account is not None else ""))
+    if account is not None:
+        for line in format_account(account_summary(account, released, labels), indent="  "):
+            print(line)
     return 0

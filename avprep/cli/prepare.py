@@ -40,20 +40,38 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         $XDG_CACHE_HOME/avprep, else ~/.cache/avprep). Running it again after adding videos
         extracts only the new ones and rebuilds the lists.
 
+        With --download the clips come first: the ids of the --splits chosen (default: every
+        split present) are downloaded as avprep download does (paced, resumable, logged) into
+        --videos (default OUT/videos), the log beside it (OUT/videos.download-log.jsonl);
+        AudioSet's segment CSVs are --segments or fetched into the cache (as avprep fetch
+        audioset-segments). The download options are those of avprep download, its --workers
+        being --download-workers. Then every released id missing from a local list is
+        accounted for in OUT/report: unavailable on YouTube, pending (a re-run may fetch it),
+        never attempted (a split not chosen, --limit), failed extraction, downloaded but not
+        extracted: per list and per class (<split>_build.json, <split>_coverage.csv,
+        <split>_missing.csv with each id's cause, summary.json, summary.txt). Without
+        --download, --download-log LOG (logs of your own avprep download runs; several, or a
+        glob for shard logs) does the same accounting. Running the same command again resumes
+        the download and extracts only the new clips.
+
         Exit status: 0 the run finished, also when some clips failed (they are in OUT/report);
-        2 unusable input (no released list, no label CSV, a weight file that does not match its
-        list, a videos folder without videos, a fetch that failed): nothing is extracted then.
+        1 the run finished but the download left clips a re-run could fetch (pending, not
+        attempted: run it again later); 2 unusable input (no released list, no label CSV, a
+        weight file that does not match its list, a videos folder without videos, a fetch that
+        failed, an id whose segment is not known): nothing is extracted then.
         """,
         """
-        avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \
+        avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \\
             --lists /data/released --workers 16
         avprep prepare vggsound --videos /data/vgg_downloads --out /data/vgg_prepared
+        avprep prepare audioset --out /data/as_eval --download --splits audioset_eval_cleaned
         """,
         _prepare)
     p.add_argument("dataset", choices=DATASETS, help="the dataset the videos belong to")
-    p.add_argument("--videos", required=True, metavar="DIR",
+    p.add_argument("--videos", metavar="DIR",
                    help="folder of downloaded videos (searched recursively), or a text file "
-                        "with one path per line")
+                        "with one path per line (needed without --download; with it the "
+                        "folder to download into, default OUT/videos)")
     add_option(p, "--out", required=True, metavar="DIR",
                help="output folder: audio/, frames/, lists/, report/")
     p.add_argument("--lists", metavar="DIR",
@@ -69,6 +87,20 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="give the training split the released weights of its kept entries "
                         "instead of recomputing them")
     add_engine_options(p)
+    group = p.add_argument_group("download (with --download)")
+    group.add_argument("--download", action="store_true",
+                       help="download the clips of --splits first (avprep download)")
+    group.add_argument("--splits", nargs="+", action="extend", metavar="NAME",
+                       help="the released lists to download clips for, such as "
+                            "audioset_eval_cleaned (default: every split present)")
+    group.add_argument("--segments", metavar="CSV", nargs="+", action="extend", default=[],
+                       help="AudioSet segment CSVs (default: fetched into the cache)")
+    from avprep.cli.download import add_download_options
+    add_download_options(group, workers="--download-workers")
+    add_option(p, "--download-log", dest="download_logs", metavar="LOG", nargs="+",
+               action="extend", default=[],
+               help="avprep download logs (several, or a glob for shard logs) to account for "
+                    "the missing ids with (with --download its own log is read too)")
 
     p = add_command(
         subparsers, "build-list",
@@ -88,6 +120,13 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         (<name>_missing_ids.txt, one per line: a backslash written as \\\\, line breaks and
         control characters as \\n, \\r, \\t, \\xNN, \\uNNNN) and a summary
         (<name>_build.json), <name> being the output's file name without extension.
+
+        With --download-log (the logs of avprep download; several, or a glob for shard logs),
+        say why each released id is missing: unavailable on YouTube, pending (a re-run may
+        fetch it), never attempted, failed extraction (with --extract-log, the extraction
+        failure log), downloaded but not extracted: counts on stdout, in <name>_build.json
+        ("accounting") and per class as columns of <name>_coverage.csv, and each id's cause in
+        <name>_missing.csv (video_id, cause, reason).
 
         The label CSV (for recomputed weights and the coverage report) defaults to the single
         class_labels_indices*.csv beside the released list.
@@ -121,6 +160,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--keep-released-weights", action="store_true",
                    help="take the released rows of the kept entries instead of recomputing")
     p.add_argument("--report", metavar="DIR", help="write the coverage report into DIR")
+    add_accounting_options(p)
 
     p = add_command(
         subparsers, "prepare-report",
@@ -129,6 +169,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         Read what the preparation steps left in REPORT_DIR (the <name>_build.json summaries that
         build-list --report writes) and the extraction log (JSON lines: id, path, stage, reason),
         write REPORT_DIR/summary.json and REPORT_DIR/summary.txt, and print the summary.
+        With --download-log, every list's missing ids are accounted for: unavailable, pending,
+        never attempted, failed extraction (in --log), downloaded but not extracted; per list
+        and per class in summary.json ("accounting"), the counts and the classes most missing
+        in summary.txt.
         Exit status: 0 the summary was written (failed clips are reported, not an error);
         2 unusable input (REPORT_DIR missing, an unreadable log).
         """,
@@ -143,6 +187,44 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--audio-dir", metavar="A", help="folder of the extracted audio")
     p.add_argument("--frame-dir", metavar="F", help="folder of the extracted frames")
     p.add_argument("--title", default="avprep preparation", help="first line of the summary")
+    add_option(p, "--download-log", dest="download_logs", metavar="LOG", nargs="+",
+               action="extend", default=[],
+               help="avprep download logs (several, or a glob for shard logs): say per list and "
+                    "per class why each missing id is missing (the extraction failures from "
+                    "--log)")
+
+
+def add_accounting_options(p: argparse.ArgumentParser) -> None:
+    """``--download-log`` and ``--extract-log`` (of build-list and coverage)."""
+    add_option(p, "--download-log", dest="download_logs", metavar="LOG", nargs="+",
+               action="extend", default=[],
+               help="avprep download logs (several, or a glob such as "
+                    "'videos.download-log*.jsonl' for shard logs): say why each missing id is "
+                    "missing")
+    add_option(p, "--extract-log", metavar="LOG",
+               help="with --download-log: the extraction failure log (avprep extract --log), "
+                    "for the ids that failed extraction")
+
+
+def account_of(args: argparse.Namespace, missing):
+    """The :class:`~avprep.lists.accounting.MissingAccount` of ``missing`` from the command's
+    ``--download-log`` and ``--extract-log``, or None without ``--download-log``."""
+    from avprep.lists.accounting import account_from_logs
+
+    if not args.download_logs:
+        if args.extract_log:
+            raise InputError("--extract-log needs --download-log LOG")
+        return None
+    return account_from_logs(missing, args.download_logs, args.extract_log)
+
+
+def accounting_inputs(args: argparse.Namespace) -> list:
+    """``(option, path)`` of the logs ``--download-log`` and ``--extract-log`` name (globs
+    expanded), for :func:`avprep.outputs.check_outputs`."""
+    from avprep.lists.accounting import expand_log_paths
+
+    logs = [("--download-log", path) for path in expand_log_paths(args.download_logs)]
+    return logs + [("--extract-log", getattr(args, "extract_log", None))]
 
 
 def find_label_csv(released: Path) -> Optional[Path]:
@@ -169,10 +251,22 @@ def _prepare(args: argparse.Namespace) -> int:
     def note(text: str) -> None:
         print(text, file=sys.stderr, flush=True)
 
-    prepare_dataset(args.dataset, args.videos, args.out, lists=args.lists, workers=args.workers,
-                    keep_released_weights=args.keep_released_weights, cache=args.cache,
-                    engine=args.engine, address=args.address, say=say, note=note)
-    return 0
+    if args.videos is None and not args.download:
+        raise InputError("--videos DIR is needed (or --download, to download the clips first)")
+    if args.splits and not args.download:
+        raise InputError("--splits chooses the lists to download clips for: it needs --download")
+    options = {}
+    if args.download:
+        from avprep.cli.download import download_kwargs
+        options = download_kwargs(args)
+    result = prepare_dataset(args.dataset, args.videos, args.out, lists=args.lists,
+                             workers=args.workers,
+                             keep_released_weights=args.keep_released_weights, cache=args.cache,
+                             engine=args.engine, address=args.address, say=say, note=note,
+                             download=args.download, download_splits=args.splits,
+                             segments=args.segments, download_options=options,
+                             download_logs=args.download_logs)
+    return result.exit_code
 
 
 def _build_list(args: argparse.Namespace) -> int:
@@ -184,7 +278,7 @@ def _build_list(args: argparse.Namespace) -> int:
     label_guess = Path(args.labels) if args.labels else None
     report = report_paths(args.report, Path(args.output).stem) if args.report else {}
     check_outputs([("--released", args.released), ("--labels", label_guess),
-                   ("--weights", args.weights)],
+                   ("--weights", args.weights), *accounting_inputs(args)],
                   [("-o", args.output), ("--weights-out", args.weights_out),
                    *(("--report", path) for path in report.values())])
     released = read_list(released_path)
@@ -209,15 +303,20 @@ def _build_list(args: argparse.Namespace) -> int:
                         weights=weights_wanted, released_weights=released_weights,
                         keep_released_weights=args.keep_released_weights,
                         released_weights_path=args.weights, source=released_path)
+    account = account_of(args, result.missing_ids)
     sources = {"released": str(released_path.resolve())}
     if label_path is not None:
         sources["labels"] = str(label_path.resolve())
     if args.weights:
         sources["released_weights"] = str(Path(args.weights).resolve())
     write_build(result, args.output, weights_out=args.weights_out, report_dir=args.report,
-                released=released, labels=labels, sources=sources)
+                released=released, labels=labels, sources=sources, account=account)
 
     print(format_build(Path(args.output).name, result))
+    if account is not None:
+        from avprep.lists.accounting import account_summary, format_account
+        for line in format_account(account_summary(account, released, labels), indent="  "):
+            print(line)
     notes = unusable_build_notes(result, args.audio_dir, args.frame_dir)
     for text in notes:
         print(f"avprep build-list: {text}", file=sys.stderr)
@@ -228,10 +327,11 @@ def _prepare_report(args: argparse.Namespace) -> int:
     from avprep.prepare.report import SUMMARY_JSON, SUMMARY_TXT, summarize, write_summary
 
     folder = Path(args.report_dir)
-    check_outputs([("--log", args.log)],
+    check_outputs([("--log", args.log), *accounting_inputs(args)],
                   [("REPORT_DIR", folder / SUMMARY_JSON), ("REPORT_DIR", folder / SUMMARY_TXT)])
     summary = summarize(args.report_dir, log=args.log, lists_dir=args.lists,
-                        audio_dir=args.audio_dir, frame_dir=args.frame_dir)
+                        audio_dir=args.audio_dir, frame_dir=args.frame_dir,
+                        download_logs=args.download_logs)
     text = write_summary(args.report_dir, summary, title=args.title)
     print(text, end="")
     return 0

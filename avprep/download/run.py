@@ -70,6 +70,19 @@ class DownloadSummary:
         """Clips downloaded per hour in this run."""
         return self.downloaded * 3600.0 / self.elapsed if self.elapsed > 0 else 0.0
 
+    def notes(self) -> List[str]:
+        """What to say besides :meth:`line`: the commonest unavailable reasons, why the run
+        stopped (printable: :func:`avprep.safetext.shown`)."""
+        from avprep.safetext import shown
+
+        lines = []
+        if self.reasons:
+            top = sorted(self.reasons.items(), key=lambda kv: -kv[1])[:5]
+            lines.append("unavailable: " + "; ".join(f"{n} {shown(r)}" for r, n in top))
+        if self.stopped:
+            lines.append(shown(self.stopped, 400))
+        return lines
+
     def line(self) -> str:
         """The one-line summary."""
         parts = [f"{self.downloaded} downloaded", f"{self.unavailable} unavailable",

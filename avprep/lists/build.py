@@ -16,7 +16,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Union
 
 import numpy as np
 
@@ -27,6 +27,9 @@ from avprep.lists import DataList, LabelSet, compute_weights, write_list, write_
 from avprep.lists.ids import unsafe_reason
 from avprep.progress import progress
 from avprep.safetext import lines_text, shown
+
+if TYPE_CHECKING:
+    from avprep.lists.accounting import MissingAccount
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -192,6 +195,7 @@ def report_paths(report_dir: PathLike, name: str) -> Dict[str, Path]:
         "coverage_csv": report_dir / f"{name}_coverage.csv",
         "coverage_png": report_dir / f"{name}_coverage.png",
         "missing_ids": report_dir / f"{name}_missing_ids.txt",
+        "missing_causes": report_dir / f"{name}_missing.csv",
         "summary": report_dir / f"{name}_build.json",
     }
 
@@ -199,14 +203,17 @@ def report_paths(report_dir: PathLike, name: str) -> Dict[str, Path]:
 def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLike] = None,
                 report_dir: Optional[PathLike] = None, released: Optional[DataList] = None,
                 labels: Optional[LabelSet] = None,
-                sources: Optional[Dict[str, str]] = None) -> Dict[str, Path]:
+                sources: Optional[Dict[str, str]] = None,
+                account: "Optional[MissingAccount]" = None) -> Dict[str, Path]:
     """Write the kept list to ``out``, its weights to ``weights_out``, and a report to ``report_dir``.
 
     Each file is written atomically, and everything that can fail on the input (the coverage
     table) is computed before the first file is written. The report (named after ``out``'s stem)
     holds the per-class coverage of the kept list against ``released`` as CSV and PNG (needs
-    ``released`` and ``labels``), the missing ids one per line, and a JSON summary. Returns the
-    paths written.
+    ``released`` and ``labels``), the missing ids one per line, and a JSON summary. With
+    ``account`` (:func:`avprep.lists.accounting.account_missing` of the missing ids), why each
+    is missing: a column per cause in the coverage CSV, ``<name>_missing.csv`` (id, cause,
+    reason) and ``accounting`` in the summary. Returns the paths written.
     """
     if weights_out is not None and result.weights is None:
         raise InputError("no weights were made for this list (build it with weights=True)")
@@ -214,6 +221,13 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
     if report_dir is not None and released is not None and labels is not None:
         from avprep.lists.coverage import coverage
         table = coverage(result.data, released, labels)
+        if account is not None:
+            from avprep.lists.accounting import add_cause_columns
+            table = add_cause_columns(table, released, labels, account)
+    accounting = None
+    if account is not None:
+        from avprep.lists.accounting import account_summary
+        accounting = account_summary(account, released, labels)
 
     atomic.remove_stale_temps_of(out, *([weights_out] if weights_out is not None else []),
                                  *(report_paths(report_dir, Path(out).stem).values()
@@ -235,9 +249,16 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
             written["coverage_png"] = paths["coverage_png"]
         atomic.write_text(paths["missing_ids"], lines_text(result.missing_ids))
         written["missing_ids"] = paths["missing_ids"]
+        if account is not None:
+            atomic.write_text(paths["missing_causes"], account.csv_text())
+            written["missing_causes"] = paths["missing_causes"]
+        elif paths["missing_causes"].exists():  # an earlier run's causes would not match
+            paths["missing_causes"].unlink()
         summary = {"list": name, **result.summary(),
                    "outputs": {key: os.path.abspath(p) for key, p in written.items()},
                    "sources": dict(sources or {})}
+        if accounting is not None:
+            summary["accounting"] = accounting
         atomic.write_text(paths["summary"], json.dumps(summary, indent=1) + "\n")
         written["summary"] = paths["summary"]
     return written

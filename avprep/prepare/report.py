@@ -13,7 +13,7 @@ import io
 import json
 import os
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 from avprep import atomic
 from avprep.errors import InputError
@@ -63,11 +63,15 @@ def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
 
 def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
               lists_dir: Optional[PathLike] = None, audio_dir: Optional[PathLike] = None,
-              frame_dir: Optional[PathLike] = None) -> Dict[str, object]:
+              frame_dir: Optional[PathLike] = None,
+              download_logs: Sequence[PathLike] = ()) -> Dict[str, object]:
     """Gather what a preparation run left: each list's build summary, the failures, the media.
 
     ``report_dir`` holds the ``<name>_build.json`` files that :func:`write_build` writes; ``log``
-    is the extraction log. Returns a JSON-ready dict.
+    is the extraction log. With ``download_logs`` (paths or globs of ``avprep download`` logs)
+    each list's missing ids (its ``<name>_missing_ids.txt``) are accounted for
+    (:func:`account_list`) in its ``accounting`` entry; without them a list keeps the
+    ``accounting`` that build-list wrote, if any. Returns a JSON-ready dict.
     """
     report_dir = Path(report_dir)
     if not report_dir.is_dir():
@@ -78,6 +82,14 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
             lists.append(json.loads(path.read_text(encoding="utf-8")))
         except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise InputError(f"unreadable build summary: {err}", path) from None
+    if download_logs:
+        from avprep.lists.accounting import expand_log_paths, read_download_logs
+
+        paths = expand_log_paths(download_logs)
+        state = read_download_logs(paths)
+        failures = read_failure_log(log) if log is not None else []
+        for item in lists:
+            item["accounting"] = account_list(report_dir, item, state, failures, paths, log)
     summary: Dict[str, object] = {"lists": lists}
     if log is not None:
         failures = read_failure_log(log)
@@ -100,9 +112,50 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
     return summary
 
 
+def account_list(report_dir: Path, item: Dict[str, object],
+                 state: Dict[str, Dict[str, str]], failures: List[Dict[str, object]],
+                 download_logs: Sequence[PathLike] = (),
+                 extract_log: Optional[PathLike] = None) -> Dict[str, object]:
+    """The :func:`~avprep.lists.accounting.account_summary` of one list's build summary
+    ``item``: its missing ids from ``<name>_missing_ids.txt``, per class with the released list
+    and label CSV its ``sources`` name (when both are readable)."""
+    from avprep.lists import read_labels, read_list
+    from avprep.lists.accounting import account_missing, account_summary, failures_by_id
+    from avprep.safetext import unescape_line
+
+    name = str(item.get("list"))
+    path = Path(item.get("outputs", {}).get("missing_ids") or report_dir
+                / f"{name}_missing_ids.txt")
+    try:
+        missing = path.read_text(encoding="utf-8").split("\n")
+    except (OSError, UnicodeDecodeError) as err:
+        raise InputError(f"cannot read the missing ids of list {shown(name)}: {err}",
+                         path) from None
+    missing = [unescape_line(m) for m in missing if m]
+    account = account_missing(missing, state, failures_by_id(failures), download_logs,
+                              extract_log)
+    sources = item.get("sources", {})
+    released = labels = None
+    if sources.get("released") and sources.get("labels"):
+        released, labels = read_list(sources["released"]), read_labels(sources["labels"])
+    return account_summary(account, released, labels)
+
+
 def format_summary(summary: Dict[str, object], title: str = "avprep preparation") -> str:
     """The summary as a few lines of text for people."""
     lines = [title]
+    fetched = summary.get("download")
+    if fetched:
+        text = (f"  download ({', '.join(fetched['splits'])}): {fetched['downloaded']} downloaded "
+                f"now, {fetched['already_there']} there before, {fetched['unavailable']} "
+                f"unavailable, {fetched['pending']} pending")
+        if fetched.get("not_attempted"):
+            text += f", {fetched['not_attempted']} not attempted"
+        if fetched.get("skipped_unavailable"):
+            text += f", {fetched['skipped_unavailable']} unavailable before (not retried)"
+        lines.append(text + f" of {fetched['ids']} ids; log: {fetched['log']}")
+        if fetched.get("exit_code"):
+            lines.append("    some clips are still to fetch: run the same command again later")
     media = summary.get("media")
     if media:
         lines.append(f"  media: {media['complete_clips']} clips with a wav and 10 frames "
@@ -121,7 +174,10 @@ def format_summary(summary: Dict[str, object], title: str = "avprep preparation"
         if item.get("weights"):
             text += f", weights {item['weights']}"
         lines.append(text)
-        for key in ("list", "weights"):
+        if item.get("accounting"):
+            from avprep.lists.accounting import format_account
+            lines.extend(format_account(item["accounting"]))
+        for key in ("list", "weights", "missing_causes"):
             path = item.get("outputs", {}).get(key)
             if path:
                 lines.append(f"    {key}: {path}")
