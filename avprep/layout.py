@@ -10,11 +10,11 @@ import os
 from pathlib import Path
 from typing import List, Union
 
+from avprep.constants import N_FRAMES
 from avprep.lists.ids import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-N_FRAMES = 10
 SAMPLE_RATE = 16000
 
 

@@ -312,11 +312,11 @@ def test_a_finetuned_head_of_another_class_count_needs_ft_reinit_head(exps, caps
 
 
 def test_ft_reinit_head_keeps_a_head_that_fits(exps):
-    from avprep.train import loop
+    from avprep.train import initialize
 
     source = exps["ft"] / "models" / "audio_model.1.pth"
     model = build("cavmae_ft", size="tiny", label_dim=527, audio_length=256)
-    report = loop.load_init(model, str(source), "finetune", reinit_head=True)
+    report = initialize.load_init(model, str(source), "finetune", reinit_head=True)
     assert report["reinitialized"] == [] and report["new"] == []
     torch.testing.assert_close(model.state_dict()["mlp_head.1.weight"],
                                torch.load(source, weights_only=True)["module.mlp_head.1.weight"],

@@ -10,9 +10,9 @@
 - :mod:`avprep.features.stats`: dataset normalization statistics (``avprep stats``).
 """
 
-from avprep.features.kaldi import NUM_MEL_BINS, fbank, fbank_batch, frame_sizes, num_frames
-from avprep.features.normalize import (NORM_MEAN, NORM_STD, TARGET_LENGTH, denormalize, normalize,
-                                       pad_or_cut, remove_mean, wav_fbank)
+from avprep.constants import NORM_MEAN, NORM_STD, NUM_MEL_BINS, TARGET_LENGTH
+from avprep.features.kaldi import fbank, fbank_batch, frame_sizes, num_frames
+from avprep.features.normalize import denormalize, normalize, pad_or_cut, remove_mean, wav_fbank
 from avprep.features.parity import FbankParity, fbank_parity
 from avprep.features.wav import load_wav, pcm16_to_float, read_pcm16
 

@@ -14,14 +14,11 @@ from typing import Union
 
 import torch
 
+from avprep.constants import NORM_MEAN, NORM_STD, TARGET_LENGTH
 from avprep.features.kaldi import fbank
 from avprep.features.wav import load_wav
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-TARGET_LENGTH = 1024
-NORM_MEAN = -5.081
-NORM_STD = 4.4849
 
 
 def remove_mean(waveform: torch.Tensor) -> torch.Tensor:

@@ -26,8 +26,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from avprep.constants import TARGET_LENGTH
 from avprep.errors import AvprepError
-from avprep.features.normalize import TARGET_LENGTH, pad_or_cut, wav_fbank
+from avprep.features.normalize import pad_or_cut, wav_fbank
 from avprep.progress import progress
 
 PathLike = Union[str, "os.PathLike[str]"]

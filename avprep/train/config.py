@@ -22,16 +22,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Type, TypeVar, Union
 
+from avprep.constants import (FT_MODES, MASK_MODES, MODEL_SIZES, NORM_MEAN, NORM_STD,
+                              TARGET_LENGTH)
 from avprep.errors import InputError
 
-DEFAULT_MEAN = -5.081
-DEFAULT_STD = 4.4849
-DEFAULT_TARGET_LENGTH = 1024
-IMAGE_RES = 224
-N_FRAMES = 10
 DATASETS = ["audioset", "esc50", "speechcommands", "fsd50k", "vggsound", "epic", "k400", "msrvtt"]
-FT_MODES = ["multimodal", "audioonly", "videoonly", "missingaudioonly", "missingvideoonly"]
-MODEL_SIZES = ["tiny", "base"]
 
 
 def parse_bool(text: Union[str, bool, None]) -> Optional[bool]:
@@ -99,17 +94,17 @@ class CommonConfig:
     @property
     def mean(self) -> float:
         """Normalization mean of the fbank (the published value unless set)."""
-        return DEFAULT_MEAN if self.dataset_mean is None else self.dataset_mean
+        return NORM_MEAN if self.dataset_mean is None else self.dataset_mean
 
     @property
     def std(self) -> float:
         """Normalization std of the fbank (the published value unless set)."""
-        return DEFAULT_STD if self.dataset_std is None else self.dataset_std
+        return NORM_STD if self.dataset_std is None else self.dataset_std
 
     @property
     def audio_length(self) -> int:
         """Frames of fbank per clip (``target_length``, 1024 unless set)."""
-        return DEFAULT_TARGET_LENGTH if self.target_length is None else self.target_length
+        return TARGET_LENGTH if self.target_length is None else self.target_length
 
     @property
     def init_path(self) -> Optional[str]:
@@ -224,11 +219,11 @@ def _options() -> Dict[str, Option]:
                choices=MODEL_SIZES),
         Option(["--dataset"], "dataset", "the dataset used", choices=DATASETS),
         Option(["--dataset_mean"], "dataset_mean",
-               f"fbank normalization mean (None: {DEFAULT_MEAN})", float),
+               f"fbank normalization mean (None: {NORM_MEAN})", float),
         Option(["--dataset_std"], "dataset_std",
-               f"fbank normalization std (None: {DEFAULT_STD})", float),
+               f"fbank normalization std (None: {NORM_STD})", float),
         Option(["--target-length"], "target_length",
-               f"fbank frames per clip (None: {DEFAULT_TARGET_LENGTH})", int),
+               f"fbank frames per clip (None: {TARGET_LENGTH})", int),
         Option(["--noise"], "noise", "add noise and a time roll to the training fbank", b,
                metavar="BOOL"),
         Option(["--exp-dir"], "exp_dir", "experiment folder for models, metrics and logs"),
@@ -285,7 +280,7 @@ def _options() -> Dict[str, Option]:
         Option(["--tr_pos"], "tr_pos", "trainable positional embeddings", b, metavar="BOOL"),
         Option(["--masking_ratio"], "masking_ratio", "masking ratio of both modalities", float),
         Option(["--mask_mode"], "mask_mode", "audio masking",
-               choices=["unstructured", "time", "freq", "tf"]),
+               choices=MASK_MODES),
         Option(["--contrast-groups"], "contrast_groups",
                "the original's nn.DataParallel semantics: each process's batch is split into G "
                "groups, each computes the MAE and contrastive losses over its own samples as one "
@@ -366,7 +361,7 @@ def from_args(args: argparse.Namespace, config_class: Type[C]) -> C:
 def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
     """Reject settings that cannot run, before any work starts."""
     if cfg.model_size not in MODEL_SIZES:
-        raise InputError(f"--model-size must be one of {MODEL_SIZES}, got {cfg.model_size!r}")
+        raise InputError(f"--model-size must be one of {list(MODEL_SIZES)}, got {cfg.model_size!r}")
     if cfg.batch_size < 1:
         raise InputError(f"--batch-size must be at least 1, got {cfg.batch_size}")
     if cfg.num_workers < 0:
@@ -377,7 +372,7 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
             if not value:
                 raise InputError(f"{flag} is required")
         if cfg.ftmode not in FT_MODES:
-            raise InputError(f"--ftmode must be one of {FT_MODES}, got {cfg.ftmode!r}")
+            raise InputError(f"--ftmode must be one of {list(FT_MODES)}, got {cfg.ftmode!r}")
         return
     for flag, value in (("--data-train", cfg.data_train), ("--data-val", cfg.data_val),
                         ("--labels", cfg.label_csv), ("--exp-dir", cfg.exp_dir)):
@@ -405,7 +400,7 @@ def check(cfg: Union[CommonConfig, EvalConfig]) -> None:
             raise InputError(f"--model {cfg.model!r} is not supported for fine-tuning "
                              "(use cav-mae-ft or leave it out)")
         if cfg.ftmode not in FT_MODES:
-            raise InputError(f"--ftmode must be one of {FT_MODES}, got {cfg.ftmode!r}")
+            raise InputError(f"--ftmode must be one of {list(FT_MODES)}, got {cfg.ftmode!r}")
         if cfg.wa and not cfg.save_model:
             raise InputError("--wa True averages the per-epoch checkpoints: it needs "
                              "--save_model True")
