@@ -98,6 +98,16 @@ def test_resume_states_load_safely_and_an_evil_one_is_refused(exps, capsys, tmp_
         assert "resume.pth" in line and "refused" in line and "getattr" in line
 
 
+def test_the_resume_state_holds_only_what_a_resume_reads(exps):
+    # every field written is read back by avprep.train.resume.load (the rng per process)
+    read = {"kind", "epoch", "global_step", "best_epoch", "best", "model", "optimizer",
+            "scheduler", "scaler", "rng"}
+    for kind, best_epoch in (("pre", 1), ("ft", 1)):
+        state = torch.load(exps[kind] / "resume.pth", weights_only=True)
+        assert set(state) == read, kind
+        assert state["best_epoch"] == best_epoch and state["global_step"] >= 1
+
+
 def test_a_resume_state_of_an_earlier_version_gets_a_clear_message(exps, capsys):
     exp = _copy(exps, "pre", "pre-old-resume")
     state = torch.load(exp / "resume.pth", weights_only=True)
