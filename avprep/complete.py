@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK
+from avprep.constants import N_FRAMES, SAMPLE_RATE
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-N_FRAMES = 10
-SAMPLE_RATE = 16000
 CHANNELS = 1
 WAV_SUFFIX = ".wav"
 FRAME_SUFFIX = ".jpg"

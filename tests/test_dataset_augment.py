@@ -110,14 +110,40 @@ def test_mixup_mixes_waveforms_images_and_labels(ref_list_path, clean):
     assert checked >= 1
 
 
+def test_fbanks_are_the_original_recipe_exactly(ref_list_path, clean):
+    """Plain and mixed: each waveform's mean removed, mixed, the mix's mean removed, then fbank
+    (the same operations in the same order, so equal to the last bit)."""
+    from avprep.features import centred_fbank, fbank, load_wav, pad_or_cut
+    ds = AVDataset(ref_list_path, LABEL_CSV, AVConfig(mode="eval", mixup=1.0, seed=11,
+                                                      skip_norm=True))
+    plain = AVDataset(ref_list_path, LABEL_CSV, AVConfig(mode="eval", skip_norm=True))
+    checked = 0
+    for index in range(3):
+        w, rate = load_wav(REF / "audio" / f"{clean[index].video_id}.wav")
+        assert torch.equal(plain[index].fbank, pad_or_cut(fbank(w - w.mean(), rate)))
+        assert torch.equal(centred_fbank(w, rate), fbank(w - w.mean(), rate))
+        plan = ds.builder.plan(index, 0)
+        j = plan.mix_index
+        if j == index:
+            continue
+        other, _ = load_wav(REF / "audio" / f"{clean[j].video_id}.wav")
+        a, b = w - w.mean(), other - other.mean()
+        b = torch.nn.functional.pad(b, (0, max(0, a.shape[-1] - b.shape[-1])))[..., :a.shape[-1]]
+        mix = plan.mix_lambda * a + (1 - plan.mix_lambda) * b
+        assert torch.equal(ds[index].fbank, pad_or_cut(fbank(mix - mix.mean(), rate)))
+        checked += 1
+    assert checked >= 1
+
+
 def test_mixup_second_waveform_padded_or_cut():
-    from avprep.data.augment import mix_waveforms
+    from avprep.data.augment import blend_waveforms
+    from avprep.features import remove_mean
     first = torch.ones(1, 10)
     first = first - first.mean()
     short = torch.arange(4, dtype=torch.float32)[None]
-    out = mix_waveforms(torch.arange(10, dtype=torch.float32)[None], short, 0.5)
+    out = remove_mean(blend_waveforms(torch.arange(10, dtype=torch.float32)[None], short, 0.5))
     assert out.shape == (1, 10) and abs(float(out.mean())) < 1e-6
-    assert mix_waveforms(short, torch.arange(10, dtype=torch.float32)[None], 0.5).shape == (1, 4)
+    assert blend_waveforms(short, torch.arange(10, dtype=torch.float32)[None], 0.5).shape == (1, 4)
 
 
 @pytest.mark.parametrize("freqm,timem", [(48, 192), (24, 0), (0, 96)])

@@ -25,11 +25,12 @@ from avprep.cli import main
 from avprep.data import AudiosetDataset, MultiFrameDataset, MultiFrameSample
 from avprep.errors import InputError, MediaError
 from avprep.models import build, save_state_dict
-from avprep.train import loop
+from avprep.train import loaders
 from avprep.train.config import EvalConfig, FinetuneConfig
 from avprep.train.evaluate import (evaluate_model, frames_to_score, predict, predict_frames)
 from avprep.train.finetune import _final_evaluation
 from avprep.train.metrics import classification_metrics
+from avprep.train.runtime import setup_runtime
 from test_train import LABEL_CSV, make_clips
 
 TOL = 1e-6
@@ -53,7 +54,7 @@ def eval_config(**changes) -> EvalConfig:
 
 def frame_dataset(data: Path, frame: int, **conf) -> AudiosetDataset:
     """The per-frame eval Dataset the evaluation used to build once per frame."""
-    return AudiosetDataset(str(data), {**loop.audio_conf(eval_config(), "eval"),
+    return AudiosetDataset(str(data), {**loaders.audio_conf(eval_config(), "eval"),
                                        "frame_use": frame, **conf}, str(LABEL_CSV))
 
 
@@ -63,7 +64,7 @@ def per_frame_evaluation(model, data: Path, ftmode: str, skip, runtime) -> dict:
     sig_sum = soft_sum = None
     per_frame = []
     for frame in frames:
-        loader = loop.eval_loader(frame_dataset(data, frame), BATCH, 0, runtime)
+        loader = loaders.eval_loader(frame_dataset(data, frame), BATCH, 0, runtime)
         logits, target, _ = predict(model, loader, ftmode, runtime)
         target = target.numpy()
         sig = torch.sigmoid(logits).numpy().astype(np.float64)
@@ -112,7 +113,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def runtime():
-    return loop.setup_runtime(False, "cpu")
+    return setup_runtime(False, "cpu")
 
 
 def test_items_equal_per_frame_dataset_items(data):
@@ -151,12 +152,12 @@ def test_frame_subset_order_and_loader_batches(data):
 
 def test_predict_frames_equals_one_pass_per_frame(data, model, runtime):
     multi = MultiFrameDataset(frame_dataset(data, 5))
-    loader = loop.eval_loader(multi, BATCH, 0, runtime)
+    loader = loaders.eval_loader(multi, BATCH, 0, runtime)
     assert len(loader) == 3  # 2 + 2 + 1 clips
     logits, target = predict_frames(model, loader, "multimodal", runtime)
     assert len(logits) == 10
     for f in range(10):
-        ref, ref_target, _ = predict(model, loop.eval_loader(frame_dataset(data, f), BATCH, 0,
+        ref, ref_target, _ = predict(model, loaders.eval_loader(frame_dataset(data, f), BATCH, 0,
                                                              runtime), "multimodal", runtime)
         assert logits[f].shape == ref.shape == (5, 527)
         assert (logits[f] - ref).abs().max() <= TOL
@@ -209,7 +210,7 @@ def test_eval_command_and_final_evaluation_files(data, model, runtime, tmp_path,
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_amp_evaluation_equals_per_frame_evaluation(data, model):
-    runtime = loop.setup_runtime(None, "cuda")
+    runtime = setup_runtime(None, "cuda")
     assert runtime.amp
     on_gpu = copy.deepcopy(model).to(runtime.device)
     for ftmode in ("multimodal", "audioonly"):

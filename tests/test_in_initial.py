@@ -19,9 +19,9 @@ from typing import Dict, Tuple
 import torch
 
 from avprep.cli import main
+from avprep.constants import SIZES
 from avprep.models import add_module, build, load_state, resolve, save_state_dict
-from avprep.models.factory import SIZES
-from avprep.train import loop
+from avprep.train import initialize
 from conftest import REF
 from test_train import LABEL_CSV, TINY, make_clips
 
@@ -172,7 +172,7 @@ def test_pretrain_path_in_initial_resolves_and_loads(tmp_path, monkeypatch):
     assert resolve("in-initial") == resolve("IN-initial.pth") == cache / "models" / "ori_mae_11.pth"
 
     fresh = build("cavmae", size="tiny")
-    init = loop.load_init(fresh, "in-initial", "pretrain")
+    init = initialize.load_init(fresh, "in-initial", "pretrain")
     assert sorted(init["loaded"]) == sorted(released) and not init["new"] and not init["ignored"]
     state = fresh.state_dict()
     torch.testing.assert_close(state["blocks_v.0.attn.qkv.weight"], mae["blocks.0.attn.qkv.weight"])

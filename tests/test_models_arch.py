@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from avprep.models import CAVMAE, CAVMAEFT, SIZES, build, size_config
+from avprep.constants import SIZES
+from avprep.models import CAVMAE, CAVMAEFT, build, size_config
 from avprep.models.pos_embed import sincos_1d, sincos_2d
 
 

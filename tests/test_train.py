@@ -285,25 +285,26 @@ def test_cuda_amp_training_and_eval(tmp_path, capsys):
 
 
 def test_balanced_sampling_follows_the_weight_file(tmp_path, capsys):
-    from avprep.train import loop
+    from avprep.train import loaders
     from avprep.train.config import FinetuneConfig
+    from avprep.train.runtime import setup_runtime
 
     lists = make_clips(tmp_path / "data")
     weights = tmp_path / "data" / "train_weight.csv"  # the original's naming: <list>_weight.csv
     np.savetxt(weights, [0, 0, 5, 0, 1, 0])
     cfg = FinetuneConfig(data_train=str(lists["train"]), bal="bal", batch_size=2, num_workers=0,
                          seed=3)
-    dataset = loop.make_dataset(cfg.data_train, LABEL_CSV, loop.audio_conf(cfg, "eval"))
-    train = loop.train_loader(dataset, cfg, loop.setup_runtime(device="cpu"))
+    dataset = loaders.make_dataset(cfg.data_train, LABEL_CSV, loaders.audio_conf(cfg, "eval"))
+    train = loaders.train_loader(dataset, cfg, setup_runtime(device="cpu"))
     drawn = []
     for epoch in range(1, 41):
-        loop.set_sampler_epoch(train, epoch)
+        loaders.set_sampler_epoch(train, epoch)
         drawn += list(train.sampler)
     assert set(drawn) == {2, 4} and len(drawn) == 240
     assert 0.75 < drawn.count(2) / len(drawn) < 0.92  # 5/6 expected
-    loop.set_sampler_epoch(train, 1)
+    loaders.set_sampler_epoch(train, 1)
     first = list(train.sampler)
-    loop.set_sampler_epoch(train, 1)
+    loaders.set_sampler_epoch(train, 1)
     assert list(train.sampler) == first  # the same draw for the same seed and epoch
     # one weight too many: an error naming the file, no training
     np.savetxt(weights, [1.0] * 7)
@@ -315,14 +316,14 @@ def test_balanced_sampling_follows_the_weight_file(tmp_path, capsys):
 
 
 def test_pretraining_init_from_a_partial_checkpoint(tmp_path):
-    from avprep.train import loop
+    from avprep.train import initialize
 
     encoder = build("cavmae_ft", size="tiny", label_dim=5).state_dict()
     partial = {"module." + k: v for k, v in encoder.items() if not k.startswith("mlp_head")}
     path = tmp_path / "encoder.pth"
     torch.save(partial, path)
     model = build("cavmae", size="tiny")
-    report = loop.load_init(model, str(path), "pretrain")
+    report = initialize.load_init(model, str(path), "pretrain")
     assert sorted(report["loaded"]) == sorted(partial)
     assert report["new"] and all(k.startswith("module.decoder_") or k == "module.mask_token"
                                  for k in report["new"])
@@ -332,4 +333,4 @@ def test_pretraining_init_from_a_partial_checkpoint(tmp_path):
     only_head = {k: v for k, v in encoder.items() if k.startswith("mlp_head")}
     torch.save(only_head, path)
     with pytest.raises(Exception, match="missing"):
-        loop.load_init(build("cavmae_ft", size="tiny", label_dim=5), str(path), "finetune")
+        initialize.load_init(build("cavmae_ft", size="tiny", label_dim=5), str(path), "finetune")

@@ -98,6 +98,16 @@ def test_resume_states_load_safely_and_an_evil_one_is_refused(exps, capsys, tmp_
         assert "resume.pth" in line and "refused" in line and "getattr" in line
 
 
+def test_the_resume_state_holds_only_what_a_resume_reads(exps):
+    # every field written is read back by avprep.train.resume.load (the rng per process)
+    read = {"kind", "epoch", "global_step", "best_epoch", "best", "model", "optimizer",
+            "scheduler", "scaler", "rng"}
+    for kind, best_epoch in (("pre", 1), ("ft", 1)):
+        state = torch.load(exps[kind] / "resume.pth", weights_only=True)
+        assert set(state) == read, kind
+        assert state["best_epoch"] == best_epoch and state["global_step"] >= 1
+
+
 def test_a_resume_state_of_an_earlier_version_gets_a_clear_message(exps, capsys):
     exp = _copy(exps, "pre", "pre-old-resume")
     state = torch.load(exp / "resume.pth", weights_only=True)
@@ -312,11 +322,11 @@ def test_a_finetuned_head_of_another_class_count_needs_ft_reinit_head(exps, caps
 
 
 def test_ft_reinit_head_keeps_a_head_that_fits(exps):
-    from avprep.train import loop
+    from avprep.train import initialize
 
     source = exps["ft"] / "models" / "audio_model.1.pth"
     model = build("cavmae_ft", size="tiny", label_dim=527, audio_length=256)
-    report = loop.load_init(model, str(source), "finetune", reinit_head=True)
+    report = initialize.load_init(model, str(source), "finetune", reinit_head=True)
     assert report["reinitialized"] == [] and report["new"] == []
     torch.testing.assert_close(model.state_dict()["mlp_head.1.weight"],
                                torch.load(source, weights_only=True)["module.mlp_head.1.weight"],

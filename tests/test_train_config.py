@@ -10,7 +10,7 @@ import torch
 
 from avprep.cli import build_parser, main
 from avprep.errors import InputError
-from avprep.train import loop
+from avprep.train import loaders, optim
 from avprep.train.config import (EvalConfig, FinetuneConfig, PretrainConfig, check, from_args,
                                  parse_bool)
 from avprep.train.finetune import wa_range
@@ -150,12 +150,12 @@ def test_check_rejects_unusable_settings():
 def test_step_schedule_halves_from_start_every_step():
     def lrs(cfg, epochs):
         opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.lr)
-        sched = loop.make_scheduler(opt, cfg)
+        sched = optim.make_scheduler(opt, cfg)
         out = []
         for _ in range(epochs):
             out.append(opt.param_groups[0]["lr"])
             opt.step()
-            loop.step_scheduler(sched, 0.0)
+            optim.step_scheduler(sched, 0.0)
         return out
 
     # fine-tuning default: epochs 1-2 at lr, then halved every epoch
@@ -164,7 +164,7 @@ def test_step_schedule_halves_from_start_every_step():
     got = lrs(PretrainConfig(lr=1.0, lrscheduler_start=10, lrscheduler_step=5), 25)
     assert got[:10] == [1.0] * 10 and got[10:15] == [0.5] * 5 and got[15:20] == [0.25] * 5
     assert got[20:] == [0.125] * 5
-    plateau = loop.make_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
+    plateau = optim.make_scheduler(torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0),
                                   FinetuneConfig(lr_adapt=True))
     assert isinstance(plateau, torch.optim.lr_scheduler.ReduceLROnPlateau)
 
@@ -178,13 +178,13 @@ def test_weight_averaging_range_is_clamped_to_epochs_run():
 
 def test_weight_file_naming_rule(tmp_path):
     cfg = FinetuneConfig(data_train="/d/as_20k.json")
-    assert str(loop.weight_file_path(cfg)) == "/d/as_20k_weight.csv"
+    assert str(loaders.weight_file_path(cfg)) == "/d/as_20k_weight.csv"
     cfg = FinetuneConfig(data_train="/d/as_20k.json", weight_file="wgt")
-    assert str(loop.weight_file_path(cfg)) == "/d/as_20k_wgt.csv"
+    assert str(loaders.weight_file_path(cfg)) == "/d/as_20k_wgt.csv"
     explicit = tmp_path / "w.csv"
     explicit.write_text("1.0\n")
     cfg = FinetuneConfig(data_train="/d/as_20k.json", weight_file=str(explicit))
-    assert loop.weight_file_path(cfg) == explicit
+    assert loaders.weight_file_path(cfg) == explicit
 
 
 def test_eval_help_and_train_without_subcommand(capsys):

@@ -8,6 +8,7 @@ import json
 import sys
 
 from avprep.cli import add_command, add_option, print_failures
+from avprep.constants import MASK_MODES, NORM_MEAN, NORM_STD
 from avprep.outputs import check_outputs, folder_files
 
 RETRIEVAL_EXAMPLE = """
@@ -39,7 +40,7 @@ ANCHORS_TEXT = """
 
 
 def _common(p: argparse.ArgumentParser, data_required: bool = True, amp: bool = True) -> None:
-    from avprep.train.config import DEFAULT_MEAN, DEFAULT_STD, parse_bool
+    from avprep.train.config import parse_bool
 
     p.add_argument("--model", metavar="CKPT", required=data_required,
                    help="checkpoint: a file (either key layout) or a model-zoo name; pretrained "
@@ -47,9 +48,9 @@ def _common(p: argparse.ArgumentParser, data_required: bool = True, amp: bool = 
     p.add_argument("--data", metavar="LIST", required=data_required,
                    help="data list (JSON) or pack folder")
     p.add_argument("--dataset_mean", type=float, default=None,
-                   help=f"fbank normalization mean (default: {DEFAULT_MEAN})")
+                   help=f"fbank normalization mean (default: {NORM_MEAN})")
     p.add_argument("--dataset_std", type=float, default=None,
-                   help=f"fbank normalization std (default: {DEFAULT_STD})")
+                   help=f"fbank normalization std (default: {NORM_STD})")
     p.add_argument("--device", default=None,
                    help="cpu, cuda or cuda:N (default: the GPU when there is one, else the CPU)")
     if amp:
@@ -142,7 +143,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     c.add_argument("--masking_ratio_v", type=float, default=None,
                    help="visual masking ratio (default: --masking_ratio)")
     c.add_argument("--mask_mode", default="unstructured",
-                   choices=["unstructured", "time", "freq", "tf"],
+                   choices=MASK_MODES,
                    help="audio masking (default: %(default)s)")
     c.add_argument("--seed", type=int, default=2, help="seed before each clip (default: 2)")
 
@@ -162,7 +163,7 @@ def _show_failures(failures) -> None:
 
 
 def _retrieval(args: argparse.Namespace) -> int:
-    from avprep.train.loop import json_safe
+    from avprep.train.outputs import json_safe
     from avprep.train.released import ids_path, summary
     from avprep.train.retrieval import format_scores, retrieval
 

@@ -170,7 +170,7 @@ def _eval(args: argparse.Namespace) -> int:
     result = evaluate(cfg)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only the first process reports
         return 0
-    from avprep.train.loop import json_safe
+    from avprep.train.outputs import json_safe
 
     flat = {k: result[k] for k in ("mAP", "acc", "AUC", "d_prime")}
     print(json.dumps(json_safe(flat)))

@@ -95,8 +95,9 @@ def draw_plan(config: AVConfig, dataset_size: int, rng: np.random.Generator) -> 
                        noise_scale, noise_seed, roll)
 
 
-def mix_waveforms(first: torch.Tensor, second: torch.Tensor, lam: float) -> torch.Tensor:
-    """``lam * first + (1 - lam) * second`` with its mean removed; both ``[C, N]``, mean-removed.
+def blend_waveforms(first: torch.Tensor, second: torch.Tensor, lam: float) -> torch.Tensor:
+    """``lam * first + (1 - lam) * second``; both ``[C, N]``, mean-removed. The original then
+    removes the mean of the mix too (:func:`avprep.features.centred_fbank` does).
 
     ``second`` is zero-padded or cut to ``first``'s length (and reduced to its first channel when
     the channel counts differ).
@@ -108,8 +109,7 @@ def mix_waveforms(first: torch.Tensor, second: torch.Tensor, lam: float) -> torc
         second = torch.nn.functional.pad(second, (0, n - second.shape[-1]))
     elif second.shape[-1] > n:
         second = second[..., :n]
-    mixed = lam * first + (1 - lam) * second
-    return mixed - mixed.mean()
+    return lam * first + (1 - lam) * second
 
 
 def mix_images(first: torch.Tensor, second: torch.Tensor, lam: float) -> torch.Tensor:

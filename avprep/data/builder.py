@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from avprep.data.augment import (AugmentPlan, apply_masks, apply_noise, draw_plan, label_vector,
-                                 mix_images, mix_waveforms, mixed_label_vector)
+                                 blend_waveforms, mix_images, mixed_label_vector)
 from avprep.data.config import AVConfig
 from avprep.data.image import fallback_image, load_image
 from avprep.data.sources import Clip, Source, frame_order
@@ -114,23 +114,6 @@ class SampleBuilder:
         return out
 
     # audio ----------------------------------------------------------------------------------
-    def _centred_waveform(self, clip: Clip) -> Tuple[torch.Tensor, int]:
-        waveform, rate = clip.waveform()
-        return waveform - waveform.mean(), rate
-
-    def _kaldi(self, waveform: torch.Tensor, rate: int) -> torch.Tensor:
-        if self.config.num_mel_bins == 128:
-            from avprep.features import fbank
-            return fbank(waveform, rate)
-        from avprep.features import num_frames
-        if num_frames(waveform.shape[-1], rate) == 0:
-            return torch.zeros((0, self.config.num_mel_bins))
-        import torchaudio
-        return torchaudio.compliance.kaldi.fbank(
-            waveform, htk_compat=True, sample_frequency=rate, use_energy=False,
-            window_type="hanning", num_mel_bins=self.config.num_mel_bins, dither=0.0,
-            frame_shift=10)
-
     def audio(self, clip: Clip, plan: AugmentPlan, partner: Optional[Clip],
               waveform_only: bool = False) -> AudioResult:
         """The raw fbank (or, with ``waveform_only``, the waveform's channel 0) of ``clip``,
@@ -141,13 +124,15 @@ class SampleBuilder:
             stored = clip.stored_fbank()
             if stored is not None:
                 return self._check_length(AudioResult(fbank=stored), clip, clip.wav_name())
+        from avprep.features import centred_fbank, remove_mean
         current = clip
         try:
-            waveform, rate = self._centred_waveform(clip)
-            if partner is not None:
+            waveform, rate = clip.waveform()
+            if partner is not None:  # as the original: both mean-removed, mixed, and the mix too
                 current = partner
-                other, _ = self._centred_waveform(partner)
-                waveform = mix_waveforms(waveform, other, plan.mix_lambda)
+                other, _ = partner.waveform()
+                waveform = blend_waveforms(remove_mean(waveform), remove_mean(other),
+                                           plan.mix_lambda)
         except MediaError as err:
             if cfg.strict:
                 if err.entry is None:
@@ -157,12 +142,12 @@ class SampleBuilder:
             return AudioResult(status=AUDIO_MISSING)
         if waveform_only:
             from avprep.features import num_frames
-            result = AudioResult(waveform=waveform[0].contiguous())
+            result = AudioResult(waveform=remove_mean(waveform)[0].contiguous())
             if num_frames(waveform.shape[-1], rate) == 0:
                 result = AudioResult(status=AUDIO_TOO_SHORT)
             return self._check_length(result, clip, clip.wav_name())
-        return self._check_length(AudioResult(fbank=self._kaldi(waveform, rate)), clip,
-                                  clip.wav_name())
+        fb = centred_fbank(waveform, rate, cfg.num_mel_bins)
+        return self._check_length(AudioResult(fbank=fb), clip, clip.wav_name())
 
     def _check_length(self, result: AudioResult, clip: Clip, where: str) -> AudioResult:
         empty = result.status == AUDIO_TOO_SHORT or (

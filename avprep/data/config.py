@@ -17,12 +17,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
+from avprep.constants import IMAGE_RES, N_FRAMES, NORM_MEAN, NORM_STD, NUM_MEL_BINS, TARGET_LENGTH
 from avprep.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MEAN = -5.081
-DEFAULT_STD = 4.4849
 
 
 @dataclass(frozen=True)
@@ -41,20 +39,20 @@ class AVConfig:
     pack's stored fbank when the sample is not mixed.
     """
 
-    num_mel_bins: int = 128
-    target_length: int = 1024
+    num_mel_bins: int = NUM_MEL_BINS
+    target_length: int = TARGET_LENGTH
     freqm: int = 0
     timem: int = 0
     mixup: float = 0.0
     dataset: str = "audioset"
     mode: str = "train"
-    mean: float = DEFAULT_MEAN
-    std: float = DEFAULT_STD
+    mean: float = NORM_MEAN
+    std: float = NORM_STD
     noise: bool = False
     label_smooth: float = 0.0
-    im_res: int = 224
+    im_res: int = IMAGE_RES
     frame_use: int = -1
-    total_frame: int = 10
+    total_frame: int = N_FRAMES
     skip_norm: bool = False
     strict: bool = True
     seed: Optional[int] = None

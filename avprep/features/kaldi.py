@@ -26,9 +26,9 @@ from typing import Iterator, List, Sequence, Tuple, Union
 import torch
 import torch.nn.functional as F
 
+from avprep.constants import NUM_MEL_BINS
 from avprep.errors import InputError
 
-NUM_MEL_BINS = 128
 FRAME_LENGTH_MS = 25.0
 FRAME_SHIFT_MS = 10.0
 PREEMPHASIS = 0.97

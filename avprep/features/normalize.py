@@ -14,14 +14,11 @@ from typing import Union
 
 import torch
 
-from avprep.features.kaldi import fbank
+from avprep.constants import NORM_MEAN, NORM_STD, NUM_MEL_BINS, TARGET_LENGTH
+from avprep.features.kaldi import fbank, num_frames
 from avprep.features.wav import load_wav
 
 PathLike = Union[str, "os.PathLike[str]"]
-
-TARGET_LENGTH = 1024
-NORM_MEAN = -5.081
-NORM_STD = 4.4849
 
 
 def remove_mean(waveform: torch.Tensor) -> torch.Tensor:
@@ -29,14 +26,33 @@ def remove_mean(waveform: torch.Tensor) -> torch.Tensor:
     return waveform - waveform.mean()
 
 
-def wav_fbank(path: PathLike) -> torch.Tensor:
-    """The un-padded, un-normalized fbank ``[frames, 128]`` of a wav file, as the original has it.
+def centred_fbank(waveform: torch.Tensor, sample_rate: float = 16000,
+                  num_mel_bins: int = NUM_MEL_BINS) -> torch.Tensor:
+    """The un-padded, un-normalized fbank ``[frames, num_mel_bins]`` of a clip, as the original
+    loader computes it: remove the waveform's mean over every channel and sample, then the Kaldi
+    fbank of channel 0 (:func:`avprep.features.fbank`; torchaudio's for another bin count).
 
-    Load (:func:`avprep.features.load_wav`), remove the mean over all channels, fbank of channel 0.
+    ``[0, num_mel_bins]`` when the clip is shorter than one 25 ms window.
+    """
+    waveform = remove_mean(waveform)
+    if num_mel_bins == NUM_MEL_BINS:
+        return fbank(waveform, sample_rate)
+    if num_frames(waveform.shape[-1], sample_rate) == 0:
+        return torch.zeros((0, num_mel_bins))
+    import torchaudio
+
+    return torchaudio.compliance.kaldi.fbank(
+        waveform, htk_compat=True, sample_frequency=sample_rate, use_energy=False,
+        window_type="hanning", num_mel_bins=num_mel_bins, dither=0.0, frame_shift=10)
+
+
+def wav_fbank(path: PathLike) -> torch.Tensor:
+    """The un-padded, un-normalized fbank ``[frames, 128]`` of a wav file, as the original has it:
+    :func:`centred_fbank` of the file (:func:`avprep.features.load_wav`).
+
     Raises :class:`avprep.errors.MediaError` naming the file when it cannot be read.
     """
-    waveform, rate = load_wav(path)
-    return fbank(remove_mean(waveform), rate)
+    return centred_fbank(*load_wav(path))
 
 
 def pad_or_cut(fb: torch.Tensor, target_length: int = TARGET_LENGTH) -> torch.Tensor:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from avprep.features.normalize import NORM_STD
+from avprep.constants import NORM_STD
 
 LOUD_LOG_MEL = -10.0
 MAX_LOUD = 2e-3

@@ -26,8 +26,9 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from avprep.constants import TARGET_LENGTH
 from avprep.errors import AvprepError
-from avprep.features.normalize import TARGET_LENGTH, pad_or_cut, wav_fbank
+from avprep.features.normalize import pad_or_cut, wav_fbank
 from avprep.progress import progress
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -164,14 +165,13 @@ def _run_chunk(arg) -> List[Tuple[int, str, object]]:
     out: List[Tuple[int, str, object]] = []
     if job[0] == "pack":
         import torch
-        from avprep.features.kaldi import fbank
-        from avprep.features.normalize import remove_mean
+        from avprep.features.normalize import centred_fbank
         store = _open_store(job[1])
         for row in job[2]:
             rec = store[row]
             fb = rec.fbank
             if fb is None:
-                fb = fbank(remove_mean(rec.waveform()), rec.sample_rate)
+                fb = centred_fbank(rec.waveform(), rec.sample_rate)
             else:
                 fb = torch.from_numpy(fb)
             out.append((rec.list_index, rec.video_id,

@@ -10,20 +10,19 @@
 """
 
 from .cav_mae import CAVMAE, combine_replicas, contrastive_loss, patchify, unpatchify
-from .cav_mae_ft import CAVMAEFT, FEAT_MODES, MODES
+from .cav_mae_ft import CAVMAEFT
 from .checkpoint import (CheckpointError, LoadReport, UnsafeCheckpointError, add_module,
                          check_finite, load_file, load_state, read_state_dict, safe_load,
                          save_state_dict, strip_module, unwrap)
-from .factory import KINDS, SIZES, build, size_config
+from .factory import KINDS, build, size_config
 from .loader import load, resolve
-from .masking import MASK_MODES
 from .vit import attention_impl, get_attention_impl, set_attention_impl, use_attention
 from .zoo import ZooEntry, zoo_entries
 
 __all__ = [
-    "CAVMAE", "CAVMAEFT", "CheckpointError", "FEAT_MODES", "KINDS", "LoadReport", "MASK_MODES",
-    "MODES", "SIZES", "UnsafeCheckpointError", "ZooEntry", "add_module", "attention_impl",
-    "build", "check_finite", "combine_replicas", "contrastive_loss",
+    "CAVMAE", "CAVMAEFT", "CheckpointError", "KINDS", "LoadReport", "UnsafeCheckpointError",
+    "ZooEntry", "add_module", "attention_impl", "build", "check_finite", "combine_replicas",
+    "contrastive_loss",
     "get_attention_impl", "load", "load_file", "load_state", "patchify", "read_state_dict",
     "resolve", "safe_load", "save_state_dict", "set_attention_impl", "size_config", "strip_module",
     "unpatchify", "unwrap", "use_attention", "zoo_entries",

@@ -9,7 +9,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from .encoder import AVEncoder, init_linear_and_norm, run_blocks
-from .masking import MASK_MODES, random_masking_structured, random_masking_unstructured
+from avprep.constants import MASK_MODES
+
+from .masking import random_masking_structured, random_masking_unstructured
 from .vit import Block
 
 

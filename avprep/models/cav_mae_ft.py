@@ -7,10 +7,10 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from torch import nn
 
+from avprep.constants import FEAT_MODES, FT_MODES
+
 from .encoder import AVEncoder, init_linear_and_norm, run_blocks
 
-MODES = ("multimodal", "audioonly", "videoonly", "missingaudioonly", "missingvideoonly")
-FEAT_MODES = ("av", "a", "v")
 
 
 class CAVMAEFT(AVEncoder):
@@ -72,7 +72,7 @@ class CAVMAEFT(AVEncoder):
         elif mode == "missingvideoonly":
             x = self._joint_and_own(run_blocks(self.blocks_v, self.embed_video(v)), "v")
         else:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+            raise ValueError(f"mode must be one of {FT_MODES}, got {mode!r}")
         return self.mlp_head(x)
 
     def forward_feat(self, a: Optional[torch.Tensor], v: Optional[torch.Tensor], mode: str = "av"

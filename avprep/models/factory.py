@@ -6,23 +6,14 @@ from typing import Any, Dict
 
 from torch import nn
 
+from avprep.constants import SIZES
+
 from .cav_mae import CAVMAE
 from .cav_mae_ft import CAVMAEFT
 
 KINDS = ("cavmae", "cavmae_ft")
 
 DECODER_ARGS = ("decoder_embed_dim", "decoder_depth", "decoder_num_heads")
-
-#: ``base`` is the released ViT-Base configuration. ``tiny`` (tests, demos) keeps every layer
-#: type with embed 32, 2 heads, 1 modality-specific block per modality, 1 shared block, and a
-#: 2-block decoder 32 wide with 2 heads.
-SIZES: Dict[str, Dict[str, Any]] = {
-    "base": dict(embed_dim=768, num_heads=12, modality_specific_depth=11, shared_depth=None,
-                 decoder_embed_dim=512, decoder_depth=8, decoder_num_heads=16),
-    "tiny": dict(embed_dim=32, num_heads=2, modality_specific_depth=1, shared_depth=1,
-                 decoder_embed_dim=32, decoder_depth=2, decoder_num_heads=2),
-}
-
 
 def size_config(kind: str, size: str = "base") -> Dict[str, Any]:
     """Constructor arguments of ``size`` for ``kind`` (``'cavmae'`` or ``'cavmae_ft'``)."""

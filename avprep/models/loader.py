@@ -13,7 +13,9 @@ from ..errors import InputError
 from .checkpoint import (CheckpointError, LoadReport, describe, load_state, read_state_dict,
                          strip_module)
 from .encoder import N_MEL_BINS
-from .factory import DECODER_ARGS, KINDS, SIZES, build
+from avprep.constants import SIZES
+
+from .factory import DECODER_ARGS, KINDS, build
 from .zoo import cached_path, find, zoo_entries
 
 PathLike = Union[str, "os.PathLike[str]"]

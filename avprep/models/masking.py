@@ -17,8 +17,6 @@ from typing import Tuple
 
 import torch
 
-MASK_MODES = ("unstructured", "time", "freq", "tf")
-
 Masked = Tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 
 

@@ -261,7 +261,7 @@ def _record_path(folder: Path, number: int) -> Path:
 def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
                fbank_dtype: Optional[str]) -> dict:
     """One row's column values; :class:`MediaError` with the reason when it cannot be packed."""
-    from avprep.features import fbank, pcm16_to_float, read_pcm16, remove_mean
+    from avprep.features import centred_fbank, pcm16_to_float, read_pcm16
 
     entry, video_id, wav, video_path, labels = row
     unsafe = unsafe_reason(video_id)
@@ -297,7 +297,7 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
         raise MediaError("no frames found", Path(video_path) / "frame_<i>" / f"{video_id}.jpg")
     fb_bytes, fb_frames = None, None
     if fbank_dtype is not None:
-        fb = fbank(remove_mean(pcm16_to_float(pcm)), rate).numpy()
+        fb = centred_fbank(pcm16_to_float(pcm), rate).numpy()
         fb_bytes = fb.astype(np.dtype(fbank_dtype).newbyteorder("<")).tobytes()
         fb_frames = fb.shape[0]
     clip = {"video_id": video_id, "list_index": entry, "labels": labels,

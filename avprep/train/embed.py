@@ -28,9 +28,9 @@ import pyarrow as pa
 from avprep import atomic
 from avprep.errors import FormatError, InputError
 from avprep.models import resolve
-from avprep.train import loop
 from avprep.train.represent import (MIDDLE_FRAME, ClipDataset, clip_config, data_ids, encode,
                                     load_encoder)
+from avprep.train.runtime import setup_runtime
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -215,7 +215,7 @@ def embed(model: PathLike, data: PathLike, out: PathLike, *, tokens: bool = Fals
             todo.append(i)
     n_skipped = sum(1 for vid in dict.fromkeys(order) if vid in done)
 
-    runtime = loop.setup_runtime(amp, device)
+    runtime = setup_runtime(amp, device)
     net = net.to(runtime.device)
     parts = parts_dir(out)
     start = len(list(parts.glob("part-*.arrow"))) if parts.is_dir() else 0

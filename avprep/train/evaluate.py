@@ -19,11 +19,13 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import numpy as np
 import torch
 
-from avprep.models import build, check_finite, load_state, read_state_dict, resolve
+from avprep.constants import N_FRAMES
+from avprep.models import build, check_finite, load_state, read_state_dict, resolve, unwrap
 from avprep.progress import progress
-from avprep.train import loop
-from avprep.train.config import N_FRAMES, CommonConfig, EvalConfig
+from avprep.train import loaders, outputs
+from avprep.train.config import CommonConfig, EvalConfig
 from avprep.train.metrics import classification_metrics
+from avprep.train.runtime import Runtime, all_mean, autocast, gather_rows, run
 
 PathLike = Union[str, "os.PathLike[str]"]
 AUDIO_ONLY_MODES = ("audioonly", "missingaudioonly")
@@ -32,17 +34,17 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 @torch.no_grad()
 def predict(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode: str,
-            runtime: loop.Runtime, loss_fn: Optional[LossFn] = None
+            runtime: Runtime, loss_fn: Optional[LossFn] = None
             ) -> Tuple[torch.Tensor, torch.Tensor, float]:
     """Logits and targets ``[n, classes]`` for every sample of ``loader``'s dataset, in order,
     and the mean of ``loss_fn`` over the samples (nan without one)."""
     model.eval()
-    bare = loop.unwrap(model)
+    bare = unwrap(model)
     logits, targets = [], []
     loss_sum, count = 0.0, 0
     for a, v, y in loader:
         a, v = a.to(runtime.device), v.to(runtime.device)
-        with loop.autocast(runtime):
+        with autocast(runtime):
             out = bare(a, v, ftmode)
         out = out.float()
         if loss_fn is not None:
@@ -51,21 +53,21 @@ def predict(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode:
         logits.append(out.cpu())
         targets.append(y.float().cpu())
     n = len(loader.dataset)
-    loss = loop.all_mean(loss_sum, count, runtime) if loss_fn is not None else float("nan")
-    return (loop.gather_rows(torch.cat(logits), n, runtime),
-            loop.gather_rows(torch.cat(targets), n, runtime), loss)
+    loss = all_mean(loss_sum, count, runtime) if loss_fn is not None else float("nan")
+    return (gather_rows(torch.cat(logits), n, runtime),
+            gather_rows(torch.cat(targets), n, runtime), loss)
 
 
 @torch.no_grad()
 def predict_frames(model: torch.nn.Module, loader: torch.utils.data.DataLoader, ftmode: str,
-                   runtime: loop.Runtime) -> Tuple[List[torch.Tensor], torch.Tensor]:
+                   runtime: Runtime) -> Tuple[List[torch.Tensor], torch.Tensor]:
     """Logits ``[n, classes]`` per frame of ``loader``'s :class:`avprep.data.MultiFrameDataset`
     (in its frame order) and the targets ``[n, classes]``, for every sample in order.
 
     Each batch's fbank goes to the device once; the model runs on it once per frame.
     """
     model.eval()
-    bare = loop.unwrap(model)
+    bare = unwrap(model)
     logits: List[List[torch.Tensor]] = [[] for _ in loader.dataset.frames]
     targets = []
     batches = progress(loader, total=len(loader), desc="evaluating", unit="batch") \
@@ -73,13 +75,13 @@ def predict_frames(model: torch.nn.Module, loader: torch.utils.data.DataLoader, 
     for a, v, y in batches:
         a, v = a.to(runtime.device), v.to(runtime.device)
         for k, chunks in enumerate(logits):
-            with loop.autocast(runtime):
+            with autocast(runtime):
                 out = bare(a, v[:, k].contiguous(), ftmode)
             chunks.append(out.float().cpu())
         targets.append(y.float().cpu())
     n = len(loader.dataset)
-    return ([loop.gather_rows(torch.cat(chunks), n, runtime) for chunks in logits],
-            loop.gather_rows(torch.cat(targets), n, runtime))
+    return ([gather_rows(torch.cat(chunks), n, runtime) for chunks in logits],
+            gather_rows(torch.cat(targets), n, runtime))
 
 
 def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool]) -> List[int]:
@@ -91,7 +93,7 @@ def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool]) -> List[int]:
 
 def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
                    cfg: Union[CommonConfig, EvalConfig], ftmode: str,
-                   skip_frame_agg: Optional[bool], runtime: loop.Runtime) -> Dict[str, Any]:
+                   skip_frame_agg: Optional[bool], runtime: Runtime) -> Dict[str, Any]:
     """Score ``model`` on list ``data``; return flat ``mAP``, ``acc``, ``AUC``, ``d_prime`` and
     the per-frame results.
 
@@ -100,10 +102,10 @@ def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
     from avprep.data import MultiFrameDataset
 
     frames = frames_to_score(ftmode, skip_frame_agg)
-    dataset = loop.make_dataset(data, label_csv, loop.audio_conf(cfg, "eval"))
+    dataset = loaders.make_dataset(data, label_csv, loaders.audio_conf(cfg, "eval"))
     n = len(dataset)
-    loop.check_classes(dataset, cfg.n_class, label_csv)
-    loader = loop.eval_loader(MultiFrameDataset(dataset, frames), cfg.batch_size,
+    loaders.check_classes(dataset, cfg.n_class, label_csv)
+    loader = loaders.eval_loader(MultiFrameDataset(dataset, frames), cfg.batch_size,
                               cfg.num_workers, runtime)
     frame_logits, target_t = predict_frames(model, loader, ftmode, runtime)
     target = target_t.numpy()
@@ -130,10 +132,10 @@ def evaluate(cfg: EvalConfig) -> Dict[str, Any]:
 
     Writes the result to ``cfg.json`` when given. Returns the result dict.
     """
-    return loop.run(cfg, _evaluate)
+    return run(cfg, _evaluate)
 
 
-def _evaluate(cfg: EvalConfig, runtime: loop.Runtime) -> Dict[str, Any]:
+def _evaluate(cfg: EvalConfig, runtime: Runtime) -> Dict[str, Any]:
     model = build("cavmae_ft", size=cfg.model_size, label_dim=cfg.n_class,
                   audio_length=cfg.audio_length)
     load_finetuned(model, cfg.model)
@@ -146,7 +148,7 @@ def _evaluate(cfg: EvalConfig, runtime: loop.Runtime) -> Dict[str, Any]:
         from avprep.train.represent import data_ids
         annotate(result, data_ids(cfg.data_eval), cfg.released, cfg.json)
     if cfg.json and runtime.is_main:
-        loop.write_json(cfg.json, result)
+        outputs.write_json(cfg.json, result)
     return result
 
 

@@ -29,12 +29,13 @@ import numpy as np
 import torch
 
 from avprep import atomic
-from avprep.models import build, read_state_dict, strip_module
+from avprep.models import build, read_state_dict, strip_module, unwrap
 from avprep.train import checkpointing as ckpt
-from avprep.train import loop
+from avprep.train import initialize, loaders, optim, outputs, resume
 from avprep.train.config import FinetuneConfig
 from avprep.train.evaluate import evaluate_model, predict
 from avprep.train.metrics import classification_metrics
+from avprep.train.runtime import Runtime, all_mean, autocast, barrier, run, wrap
 from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
@@ -53,19 +54,19 @@ def wa_range(cfg: FinetuneConfig, last_epoch: int) -> List[int]:
 
 def finetune(cfg: FinetuneConfig) -> Dict[str, Any]:
     """Run the fine-tuning ``cfg`` describes; return the final evaluation's metrics."""
-    return loop.run(cfg, _finetune)
+    return run(cfg, _finetune)
 
 
-def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    loop.check_experiment(cfg)  # the folder is created once every input has been read
+def _finetune(cfg: FinetuneConfig, runtime: Runtime) -> Dict[str, Any]:
+    resume.check(cfg)  # the folder is created once every input has been read
 
-    train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
+    train_set = loaders.make_dataset(cfg.data_train, cfg.label_csv, loaders.audio_conf(
         cfg, "train", freqm=cfg.freqm, timem=cfg.timem, mixup=cfg.mixup, noise=bool(cfg.noise),
         label_smooth=cfg.label_smooth, seed=cfg.seed))
-    val_set = loop.make_dataset(cfg.data_val, cfg.label_csv, loop.audio_conf(cfg, "eval"))
-    loop.check_classes(train_set, cfg.n_class, cfg.label_csv)
-    train_loader = loop.train_loader(train_set, cfg, runtime)
-    val_loader = loop.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
+    val_set = loaders.make_dataset(cfg.data_val, cfg.label_csv, loaders.audio_conf(cfg, "eval"))
+    loaders.check_classes(train_set, cfg.n_class, cfg.label_csv)
+    train_loader = loaders.train_loader(train_set, cfg, runtime)
+    val_loader = loaders.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
 
     # model: the pretrained encoder plus a new head
     torch.manual_seed(cfg.seed)
@@ -73,7 +74,7 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
                   audio_length=cfg.audio_length)
     init = None
     if cfg.init_path and not cfg.resume:
-        init = loop.load_init(model, cfg.init_path, "finetune",
+        init = initialize.load_init(model, cfg.init_path, "finetune",
                               reinit_head=bool(cfg.ft_reinit_head),
                               allow_partial=bool(cfg.allow_partial))
     elif not cfg.init_path:
@@ -84,19 +85,20 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
     if cfg.freeze_base:
         for p in base:
             p.requires_grad = False
-    optimizer = loop.adam([
+    optimizer = optim.adam([
         {"params": [p for p in base if p.requires_grad], "lr": cfg.lr},
         {"params": head, "lr": cfg.lr * cfg.head_lr}])
-    scheduler = loop.make_scheduler(optimizer, cfg)
-    scaler = loop.grad_scaler(runtime)
+    scheduler = optim.make_scheduler(optimizer, cfg)
+    scaler = optim.grad_scaler(runtime)
     loss_fn = torch.nn.BCEWithLogitsLoss() if cfg.loss == "BCE" else torch.nn.CrossEntropyLoss()
     main_metric = cfg.metrics
-    exp = loop.open_experiment(cfg, runtime, model, init)
+    exp = outputs.open_experiment(cfg, runtime, model, init)
 
-    start_epoch, global_step, best_epoch, best = loop.resume_or_seed(
-        cfg, runtime, "finetune", model, optimizer, scheduler, scaler, best=-math.inf)
-    model = loop.wrap(model, runtime)
-    log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    state = resume.TrainState("finetune", model, optimizer, scheduler, scaler, best=-math.inf)
+    resume.resume_or_seed(cfg, runtime, state)
+    start_epoch = state.epoch + 1
+    model = wrap(model, runtime)
+    log = outputs.MetricsLog(exp, keep_through=state.epoch, enabled=runtime.is_main)
     steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
         print(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode}) on {len(train_set)} clips "
@@ -106,49 +108,50 @@ def _finetune(cfg: FinetuneConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()
-        loop.set_sampler_epoch(train_loader, epoch)
+        loaders.set_sampler_epoch(train_loader, epoch)
         model.train()
         loss_sum, count = 0.0, 0
-        bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
+        bar = loaders.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
         steps.reset()
         for i, (a, v, y) in enumerate(bar, 1):
             a = a.to(runtime.device, non_blocking=True)
             v = v.to(runtime.device, non_blocking=True)
             y = y.to(runtime.device, non_blocking=True)
-            with loop.autocast(runtime):
+            with autocast(runtime):
                 loss = loss_fn(model(a, v, cfg.ftmode), y)
-            value = loop.optimizer_step(loss, optimizer, scaler, epoch, global_step, cfg.exp_dir)
+            value = optim.optimizer_step(loss, optimizer, scaler, epoch, state.global_step,
+                                         cfg.exp_dir)
             loss_sum += value * a.shape[0]
             count += a.shape[0]
-            global_step += 1
+            state.global_step += 1
             bar.set_postfix(loss=f"{loss_sum / count:.4f}")
-            steps.step(epoch, i, global_step, a.shape[0], {"loss": value}, loss_sum / count,
+            steps.step(epoch, i, state.global_step, a.shape[0], {"loss": value}, loss_sum / count,
                        optimizer.param_groups[0]["lr"])
 
         logits, target, val_loss = predict(model, val_loader, cfg.ftmode, runtime, loss_fn)
         m = classification_metrics(logits.numpy(), target.numpy())
         record: Dict[str, Any] = {
-            "epoch": epoch, "train_loss": loop.all_mean(loss_sum, count, runtime),
+            "epoch": epoch, "train_loss": all_mean(loss_sum, count, runtime),
             "val_loss": val_loss, "mAP": m["mAP"], "AUC": m["AUC"], "d_prime": m["d_prime"],
             "acc": m["acc"], "lr": optimizer.param_groups[0]["lr"],
-            "head_lr": optimizer.param_groups[1]["lr"], "step": global_step,
+            "head_lr": optimizer.param_groups[1]["lr"], "step": state.global_step,
             "time_s": round(time.time() - begin, 3)}
 
         score = record[main_metric]
-        if score > best or best_epoch == 0:
-            best, best_epoch = score, epoch
-        loop.step_scheduler(scheduler, score)
-        loop.save_epoch(cfg, runtime, "finetune", log, record, model, optimizer, scheduler, scaler,
-                        best_epoch=best_epoch, best=best, columns=RESULT_COLUMNS, shown=SHOWN)
+        state.epoch = epoch
+        if score > state.best or state.best_epoch == 0:
+            state.best, state.best_epoch = score, epoch
+        optim.step_scheduler(scheduler, score)
+        outputs.save_epoch(cfg, runtime, state, log, record, columns=RESULT_COLUMNS, shown=SHOWN)
 
-    return _final_evaluation(model, cfg, runtime, exp, best_epoch)
+    return _final_evaluation(model, cfg, runtime, exp, state.best_epoch)
 
 
-def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop.Runtime,
+def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: Runtime,
                       exp: Path, best_epoch: int) -> Dict[str, Any]:
     """Load the final weights (averaged or best), score ``--data-eval`` (default ``--data-val``)
     over the frames and write ``final_eval.json`` and ``mul_frame_res.csv``."""
-    loop.barrier(runtime)
+    barrier(runtime)
     if cfg.wa:
         epochs = wa_range(cfg, cfg.n_epochs)
         state = ckpt.average_models([ckpt.model_file(exp, e) for e in epochs])
@@ -158,17 +161,17 @@ def _final_evaluation(model: torch.nn.Module, cfg: FinetuneConfig, runtime: loop
     else:
         state = read_state_dict(ckpt.best_file(exp))
         source = {"weights": "best", "epochs": [best_epoch]}
-    loop.unwrap(model).load_state_dict(strip_module(state), strict=True)
+    unwrap(model).load_state_dict(strip_module(state), strict=True)
     data = cfg.data_eval or cfg.data_val
     result = evaluate_model(model, data, cfg.label_csv, cfg, cfg.ftmode, cfg.skip_frame_agg,
                             runtime)
     result.update(source)
     if runtime.is_main:
-        loop.write_json(exp / "final_eval.json", result)
+        outputs.write_json(exp / "final_eval.json", result)
         main = [f[cfg.metrics] for f in result["per_frame"]] + [result[cfg.metrics]]
         with atomic.atomic_path(exp / "mul_frame_res.csv") as tmp:
             np.savetxt(tmp, main, delimiter=",")
         print(f"final ({source['weights']} of epochs {source['epochs']}, "
-              f"{len(result['frames'])} frame(s)): " + loop.format_record(
+              f"{len(result['frames'])} frame(s)): " + outputs.format_record(
                   result, ["mAP", "acc", "AUC", "d_prime"]), flush=True)
     return result

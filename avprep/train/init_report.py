@@ -24,7 +24,8 @@ def group_keys(keys: Sequence[str]) -> List[str]:
 def format_init(init: Dict[str, List[str]], source: str) -> str:
     """Lines saying how many weights came from ``source`` and which were not loaded.
 
-    ``init`` is :func:`avprep.train.loop.load_init`'s result (``loaded``, ``new``, ``ignored``).
+    ``init`` is :func:`avprep.train.initialize.load_init`'s result (``loaded``, ``new``,
+    ``ignored``).
     """
     lines = [f"initialized from {source}: loaded {len(init['loaded'])} weights"]
     if init["new"]:

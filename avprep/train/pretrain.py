@@ -25,10 +25,11 @@ from typing import Any, Dict, List
 import numpy as np
 import torch
 
-from avprep.models import build
-from avprep.train import loop
+from avprep.models import build, unwrap
+from avprep.train import initialize, loaders, optim, outputs, resume
 from avprep.train.config import PretrainConfig
 from avprep.train.metrics import retrieval_metrics
+from avprep.train.runtime import Runtime, all_mean, autocast, fixed_rng, gather_rows, run, wrap
 from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def model_kwargs(cfg: PretrainConfig) -> Dict[str, Any]:
             "tr_pos": bool(cfg.tr_pos)}
 
 
-def replica_scale(cfg: PretrainConfig, runtime: loop.Runtime) -> int:
+def replica_scale(cfg: PretrainConfig, runtime: Runtime) -> int:
     """The factor that turns a process's losses into the original's sum over every replica.
 
     With ``--contrast-groups`` the losses are summed over all groups of all processes, as the
@@ -68,20 +69,20 @@ def _forward(model: torch.nn.Module, a: torch.Tensor, v: torch.Tensor, cfg: Pret
 
 @torch.no_grad()
 def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: PretrainConfig,
-             runtime: loop.Runtime, prefix: str = "val_") -> Dict[str, float]:
+             runtime: Runtime, prefix: str = "val_") -> Dict[str, float]:
     """Mean losses over ``loader`` (masking drawn from a fixed seed) and retrieval recalls.
 
     Retrieval uses the unmasked ``forward_feat`` features, mean-pooled over tokens.
     """
     model.eval()
-    bare = loop.unwrap(model)
+    bare = unwrap(model)
     scale = replica_scale(cfg, runtime)
     sums, count = np.zeros(len(LOSS_NAMES)), 0
     feats_a, feats_v = [], []
-    with loop.fixed_rng(cfg.seed, runtime):
+    with fixed_rng(cfg.seed, runtime):
         for a, v, _ in loader:
             a, v = a.to(runtime.device), v.to(runtime.device)
-            with loop.autocast(runtime):
+            with autocast(runtime):
                 values = _forward(bare, a, v, cfg, scale)
                 fa, fv = bare.forward_feat(a, v)
             sums += np.array([float(x) for x in values]) * a.shape[0]
@@ -89,10 +90,10 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: P
             feats_a.append(fa.float().mean(dim=1).cpu())
             feats_v.append(fv.float().mean(dim=1).cpu())
     n = len(loader.dataset)
-    out = {prefix + name: loop.all_mean(float(s), count, runtime)
+    out = {prefix + name: all_mean(float(s), count, runtime)
            for name, s in zip(LOSS_NAMES, sums)}
-    fa = loop.gather_rows(torch.cat(feats_a), n, runtime)
-    fv = loop.gather_rows(torch.cat(feats_v), n, runtime)
+    fa = gather_rows(torch.cat(feats_a), n, runtime)
+    fv = gather_rows(torch.cat(feats_v), n, runtime)
     for key, value in retrieval_metrics(fa.numpy(), fv.numpy()).items():
         out[prefix + key] = value
     return out
@@ -100,35 +101,36 @@ def validate(model: torch.nn.Module, loader: torch.utils.data.DataLoader, cfg: P
 
 def pretrain(cfg: PretrainConfig) -> Dict[str, Any]:
     """Run the pretraining ``cfg`` describes; return the final evaluation's metrics."""
-    return loop.run(cfg, _pretrain)
+    return run(cfg, _pretrain)
 
 
-def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
-    loop.check_experiment(cfg)  # the folder is created once every input has been read
+def _pretrain(cfg: PretrainConfig, runtime: Runtime) -> Dict[str, Any]:
+    resume.check(cfg)  # the folder is created once every input has been read
 
     # data: the training set draws frames and augmentations from (seed, epoch, index)
-    train_set = loop.make_dataset(cfg.data_train, cfg.label_csv, loop.audio_conf(
+    train_set = loaders.make_dataset(cfg.data_train, cfg.label_csv, loaders.audio_conf(
         cfg, "train", mixup=cfg.mixup, noise=bool(cfg.noise), seed=cfg.seed))
-    val_set = loop.make_dataset(cfg.data_val, cfg.label_csv, loop.audio_conf(cfg, "eval"))
-    train_loader = loop.train_loader(train_set, cfg, runtime)
-    val_loader = loop.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
+    val_set = loaders.make_dataset(cfg.data_val, cfg.label_csv, loaders.audio_conf(cfg, "eval"))
+    train_loader = loaders.train_loader(train_set, cfg, runtime)
+    val_loader = loaders.eval_loader(val_set, cfg.batch_size, cfg.num_workers, runtime)
 
     # model, optionally initialized from a checkpoint (e.g. an ImageNet MAE adapted to CAV-MAE)
     torch.manual_seed(cfg.seed)
     model = build("cavmae", size=cfg.model_size, **model_kwargs(cfg))
-    init = loop.load_init(model, cfg.init_path, "pretrain") \
+    init = initialize.load_init(model, cfg.init_path, "pretrain") \
         if cfg.init_path and not cfg.resume else None
     model = model.to(runtime.device)  # before the optimizer, so resumed state lands there too
     trainables = [p for p in model.parameters() if p.requires_grad]
-    optimizer = loop.adam([{"params": trainables, "lr": cfg.lr}])
-    scheduler = loop.make_scheduler(optimizer, cfg)
-    scaler = loop.grad_scaler(runtime)
-    exp = loop.open_experiment(cfg, runtime, model, init)
+    optimizer = optim.adam([{"params": trainables, "lr": cfg.lr}])
+    scheduler = optim.make_scheduler(optimizer, cfg)
+    scaler = optim.grad_scaler(runtime)
+    exp = outputs.open_experiment(cfg, runtime, model, init)
 
-    start_epoch, global_step, best_epoch, best_loss = loop.resume_or_seed(
-        cfg, runtime, "pretrain", model, optimizer, scheduler, scaler, best=math.inf)
-    model = loop.wrap(model, runtime)
-    log = loop.MetricsLog(exp, keep_through=start_epoch - 1, enabled=runtime.is_main)
+    state = resume.TrainState("pretrain", model, optimizer, scheduler, scaler, best=math.inf)
+    resume.resume_or_seed(cfg, runtime, state)
+    start_epoch = state.epoch + 1
+    model = wrap(model, runtime)
+    log = outputs.MetricsLog(exp, keep_through=state.epoch, enabled=runtime.is_main)
     scale = replica_scale(cfg, runtime)
     steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
@@ -144,54 +146,54 @@ def _pretrain(cfg: PretrainConfig, runtime: loop.Runtime) -> Dict[str, Any]:
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()
-        loop.set_sampler_epoch(train_loader, epoch)
+        loaders.set_sampler_epoch(train_loader, epoch)
         model.train()
         sums, count = np.zeros(len(LOSS_NAMES)), 0
-        bar = loop.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
+        bar = loaders.epoch_bar(train_loader, epoch, cfg.n_epochs, runtime)
         steps.reset()
         for i, (a, v, _) in enumerate(bar, 1):
             a = a.to(runtime.device, non_blocking=True)
             v = v.to(runtime.device, non_blocking=True)
-            with loop.autocast(runtime):
+            with autocast(runtime):
                 values = _forward(model, a, v, cfg, scale)
-            loop.optimizer_step(values[0], optimizer, scaler, epoch, global_step, cfg.exp_dir)
+            optim.optimizer_step(values[0], optimizer, scaler, epoch, state.global_step,
+                                 cfg.exp_dir)
             step_values = [float(x.detach()) for x in values]
             sums += np.array(step_values) * a.shape[0]
             count += a.shape[0]
-            global_step += 1
+            state.global_step += 1
             bar.set_postfix(loss=f"{sums[0] / count:.4f}")
             shown = {n: x for n, x in zip(LOSS_NAMES, step_values) if n in STEP_NAMES}
-            steps.step(epoch, i, global_step, a.shape[0], shown, sums[0] / count,
+            steps.step(epoch, i, state.global_step, a.shape[0], shown, sums[0] / count,
                        optimizer.param_groups[0]["lr"])
 
         record: Dict[str, Any] = {"epoch": epoch}
         for name, s in zip(LOSS_NAMES, sums):
-            record["train_" + name] = loop.all_mean(float(s), count, runtime)
+            record["train_" + name] = all_mean(float(s), count, runtime)
         record.update(validate(model, val_loader, cfg, runtime))
         record["lr"] = optimizer.param_groups[0]["lr"]
-        record["step"] = global_step
+        record["step"] = state.global_step
         record["time_s"] = round(time.time() - begin, 3)
 
-        if record["val_loss"] < best_loss:
-            best_loss, best_epoch = record["val_loss"], epoch
-        loop.step_scheduler(scheduler, -record["val_loss"])
-        loop.save_epoch(cfg, runtime, "pretrain", log, record, model, optimizer, scheduler, scaler,
-                        best_epoch=best_epoch, best=best_loss, columns=RESULT_COLUMNS,
-                        shown=SHOWN)
+        state.epoch = epoch
+        if record["val_loss"] < state.best:
+            state.best, state.best_epoch = record["val_loss"], epoch
+        optim.step_scheduler(scheduler, -record["val_loss"])
+        outputs.save_epoch(cfg, runtime, state, log, record, columns=RESULT_COLUMNS, shown=SHOWN)
 
     final = _final_evaluation(model, cfg, runtime, log.records)
     if runtime.is_main:
-        loop.write_json(exp / "final_eval.json", final)
+        outputs.write_json(exp / "final_eval.json", final)
     return final
 
 
-def _final_evaluation(model: torch.nn.Module, cfg: PretrainConfig, runtime: loop.Runtime,
+def _final_evaluation(model: torch.nn.Module, cfg: PretrainConfig, runtime: Runtime,
                       records: List[Dict[str, Any]]) -> Dict[str, Any]:
     """Losses and retrieval recalls of the final model on ``--data-eval`` (default: the last
     validation)."""
     if cfg.data_eval:
-        data = loop.make_dataset(cfg.data_eval, cfg.label_csv, loop.audio_conf(cfg, "eval"))
-        loader = loop.eval_loader(data, cfg.batch_size, cfg.num_workers, runtime)
+        data = loaders.make_dataset(cfg.data_eval, cfg.label_csv, loaders.audio_conf(cfg, "eval"))
+        loader = loaders.eval_loader(data, cfg.batch_size, cfg.num_workers, runtime)
         metrics = validate(model, loader, cfg, runtime, prefix="")
         return {"data": cfg.data_eval, "epoch": cfg.n_epochs, "n_samples": len(data), **metrics}
     last = records[-1] if records else {}

@@ -32,10 +32,11 @@ import torch
 from avprep import atomic
 from avprep.data.image import IMAGENET_MEAN, IMAGENET_STD
 from avprep.errors import InputError
-from avprep.models import CAVMAE, MASK_MODES, unpatchify
-from avprep.train import loop
+from avprep.constants import MASK_MODES
+from avprep.models import CAVMAE, unpatchify
 from avprep.train.represent import (MIDDLE_FRAME, ClipDataset, clip_config, data_ids,
                                     load_encoder)
+from avprep.train.runtime import setup_runtime
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -142,7 +143,7 @@ def reconstruct(model: PathLike, data: PathLike, out_dir: PathLike, *,
     if not isinstance(net, CAVMAE):
         raise InputError("reconstruction needs a pretraining checkpoint (with the decoder), "
                          "such as cav-mae-base-nonorm; this one is fine-tuned", model)
-    runtime = loop.setup_runtime(False, device)
+    runtime = setup_runtime(False, device)
     net = net.to(runtime.device)
     dataset = ClipDataset(data, clip_config(net, mean, std, frame),
                           choose(data_ids(data), ids, count))

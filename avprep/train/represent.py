@@ -22,12 +22,13 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 
 from avprep.data.builder import SampleBuilder
-from avprep.data.config import DEFAULT_MEAN, DEFAULT_STD, AVConfig
+from avprep.constants import NORM_MEAN, NORM_STD
+from avprep.data.config import AVConfig
 from avprep.data.sources import PackSource, Source, open_source
 from avprep.errors import MediaError
 from avprep.models import LoadReport, load
 from avprep.progress import progress
-from avprep.train import loop
+from avprep.train.runtime import Runtime, autocast
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -52,8 +53,8 @@ def clip_config(model: torch.nn.Module, mean: Optional[float] = None, std: Optio
                 frame: int = MIDDLE_FRAME) -> AVConfig:
     """The loader settings for ``model``: eval mode, frame ``frame``, no augmentation, strict."""
     return AVConfig(target_length=audio_length(model), mode="eval", frame_use=frame,
-                    mean=DEFAULT_MEAN if mean is None else mean,
-                    std=DEFAULT_STD if std is None else std, strict=True)
+                    mean=NORM_MEAN if mean is None else mean,
+                    std=NORM_STD if std is None else std, strict=True)
 
 
 def data_ids(data: PathLike) -> List[str]:
@@ -115,7 +116,7 @@ class FeatureBatch:
 
 @torch.no_grad()
 def encode(model: torch.nn.Module, dataset: ClipDataset, batch_size: int, num_workers: int,
-           runtime: loop.Runtime, tokens: bool = False, desc: str = "encoding"
+           runtime: Runtime, tokens: bool = False, desc: str = "encoding"
            ) -> Iterator[FeatureBatch]:
     """Run ``dataset``'s clips through ``model.forward_feat`` in order, a batch at a time.
 
@@ -136,7 +137,7 @@ def encode(model: torch.nn.Module, dataset: ClipDataset, batch_size: int, num_wo
         keep = torch.tensor(ok)
         a = a[keep].to(runtime.device, non_blocking=True)
         v = v[keep].to(runtime.device, non_blocking=True)
-        with loop.autocast(runtime):
+        with autocast(runtime):
             ta, tv = model.forward_feat(a, v)
         ta, tv = ta.float(), tv.float()
         yield FeatureBatch(ids, ta.mean(dim=1).cpu(), tv.mean(dim=1).cpu(),

@@ -30,10 +30,11 @@ import numpy as np
 import torch
 
 from avprep.errors import InputError
-from avprep.train import loop
+from avprep.train import outputs
 from avprep.train.metrics import RECALL_AT, paired_ranks
 from avprep.train.represent import (MIDDLE_FRAME, ClipDataset, clip_config, encode,
                                     load_encoder)
+from avprep.train.runtime import setup_runtime
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -86,7 +87,7 @@ def compute_features(model: PathLike, data: PathLike, *, batch_size: int = 48,
     """Ids, pooled audio and visual vectors ``[n, D]`` of the clips of ``data`` that could be
     read, and the failures ``(video_id, reason)``."""
     net, _report = load_encoder(model)
-    runtime = loop.setup_runtime(amp, device)
+    runtime = setup_runtime(amp, device)
     net = net.to(runtime.device)
     dataset = ClipDataset(data, clip_config(net, mean, std, frame))
     ids: List[str] = []
@@ -146,7 +147,7 @@ def retrieval(model: Optional[PathLike] = None, data: Optional[PathLike] = None,
         from avprep.train.released import annotate
         annotate(result, ids, released, json_path)
     if json_path:
-        loop.write_json(Path(json_path), result)
+        outputs.write_json(Path(json_path), result)
     return result
 
 
