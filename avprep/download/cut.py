@@ -86,12 +86,7 @@ def ffmpeg_command(streams: Sequence[Stream], seg: Segment, out: Path, cut: str,
     used = sorted({video, audio})
     video_input, audio_input = used.index(video), used.index(audio)
     for stream in (streams[i] for i in used):
-        if stream.url.startswith(("http://", "https://")):
-            args += ["-rw_timeout", str(int(timeout * 1e6))]
-            if stream.headers:
-                args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in stream.headers.items())]
-            if stream.cookies:
-                args += ["-cookies", stream.cookies]
+        args += stream.ffmpeg_input_args(timeout)
         args += ["-ss", f"{seg.start:.3f}", "-t", f"{length or seg.duration:.3f}",
                  "-i", stream.url]
     args += ["-map", f"{video_input}:v:0", "-map", f"{audio_input}:a:0", "-sn", "-dn"]

@@ -24,17 +24,6 @@ from avprep.synth import ffmpeg_exe
 _GOP_CHECK_PACKETS = 16
 
 
-def _input_args(stream: Stream, timeout: float) -> List[str]:
-    args: List[str] = []
-    if stream.url.startswith(("http://", "https://")):
-        args += ["-rw_timeout", str(int(timeout * 1e6))]
-        if stream.headers:
-            args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in stream.headers.items())]
-        if stream.cookies:
-            args += ["-cookies", stream.cookies]
-    return args
-
-
 def next_keyframe(stream: Stream, start: float, end: float,
                   timeout: float) -> Optional[Tuple[float, int]]:
     """The time of the first keyframe at or after ``start`` and before ``end`` of an H.264
@@ -98,14 +87,14 @@ def smart_cut(streams: Sequence[Stream], video: int, audio: int, seg: Segment, l
     parts = []
     try:
         if frames:  # (-t would also take the frame at the keyframe)
-            run = subprocess.run(base + _input_args(vstream, timeout) + [
+            run = subprocess.run(base + vstream.ffmpeg_input_args(timeout) + [
                 "-ss", f"{seg.start:.3f}", "-i", vstream.url, "-map", "0:v:0", "-an",
                 "-frames:v", str(frames), *EXACT_VIDEO, "-f", "mpegts", os.fspath(head)],
                 stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout * 4)
             if run.returncode != 0:
                 return None
             parts.append(head)
-        run = subprocess.run(base + _input_args(vstream, timeout) + [
+        run = subprocess.run(base + vstream.ffmpeg_input_args(timeout) + [
             "-ss", f"{key + 0.001:.3f}", "-t", f"{end - key:.3f}", "-i", vstream.url,
             "-map", "0:v:0", "-an", "-c:v", "copy", "-f", "mpegts", os.fspath(tail)],
             stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout * 4)
@@ -118,7 +107,7 @@ def smart_cut(streams: Sequence[Stream], video: int, audio: int, seg: Segment, l
         final = subprocess.run([
             ffmpeg_exe(), "-hide_banner", "-nostdin", "-nostats", "-y",
             "-f", "concat", "-safe", "0", "-i", os.fspath(listing),
-            *_input_args(astream, timeout), "-ss", f"{seg.start:.3f}", "-t", f"{length:.3f}",
+            *astream.ffmpeg_input_args(timeout), "-ss", f"{seg.start:.3f}", "-t", f"{length:.3f}",
             "-i", astream.url, "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", *audio_args,
             "-map_metadata", "-1", "-f", "mp4", os.fspath(out)],
             stdin=subprocess.DEVNULL, capture_output=True, env=env, timeout=timeout * 4)

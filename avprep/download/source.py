@@ -46,6 +46,18 @@ class Stream:
     vcodec: Optional[str] = None
     acodec: Optional[str] = None
 
+    def ffmpeg_input_args(self, timeout: float) -> List[str]:
+        """The ffmpeg options that must precede ``-i`` for this input: a read timeout of
+        ``timeout`` seconds and the headers and cookies of an HTTP(S) URL."""
+        args: List[str] = []
+        if self.url.startswith(("http://", "https://")):
+            args += ["-rw_timeout", str(int(timeout * 1e6))]
+            if self.headers:
+                args += ["-headers", "".join(f"{k}: {v}\r\n" for k, v in self.headers.items())]
+            if self.cookies:
+                args += ["-cookies", self.cookies]
+        return args
+
 
 @dataclass
 class MediaInfo:
