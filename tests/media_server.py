@@ -4,7 +4,8 @@ they were cut.
 ``MediaServer`` serves ``files[ytid]`` at ``/<ytid>.mp4`` with HTTP Range, and per id: 404 for an
 id it does not hold, ``rate_limit[ytid] = n`` answers 429 to the first n requests, ``fail[ytid] =
 status`` always answers that status, ``truncate[ytid] = n`` closes every response after n bytes of
-its body (the announced length stays the full one). ``requests`` records ``(ytid, Range)``;
+its body (the announced length stays the full one), ``pace`` seconds of sleep before each 64 KiB
+of a body slow every transfer down (0: full speed). ``requests`` records ``(ytid, Range)``;
 ``bytes_sent`` counts the body bytes clients took.
 
 :func:`make_timed_clip` writes a clip whose frames and audio show the second they come from: the
@@ -22,6 +23,7 @@ import re
 import socket
 import subprocess
 import threading
+import time
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
@@ -177,6 +179,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
             for pos in range(0, len(chunk), 1 << 16):  # count what the client really took
                 piece = chunk[pos:pos + (1 << 16)]
+                if srv.pace:
+                    time.sleep(srv.pace)
                 self.wfile.write(piece)
                 with srv.lock:
                     srv.bytes_sent += len(piece)
@@ -201,6 +205,7 @@ class MediaServer(http.server.ThreadingHTTPServer):
         self.rate_limit: Dict[str, int] = {}
         self.fail: Dict[str, int] = {}
         self.truncate: Dict[str, int] = {}
+        self.pace = 0.0
         self.requests: List[Tuple[str, Optional[str]]] = []
         self.bytes_sent = 0
         self.lock = threading.Lock()
