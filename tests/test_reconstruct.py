@@ -16,9 +16,9 @@ from PIL import Image
 
 from avprep.cli import main
 from avprep.data.image import IMAGENET_MEAN, IMAGENET_STD
-from avprep.models import build, save_state_dict
 from avprep.train.reconstruct import _panels, reconstruct
 from avprep.train.represent import ClipDataset, clip_config
+from helpers import tiny_checkpoints
 from test_train import make_clips
 
 
@@ -26,11 +26,7 @@ from test_train import make_clips
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("reconstruct")
     lists = make_clips(root / "data")
-    torch.manual_seed(0)
-    model = build("cavmae", size="tiny").eval()
-    save_state_dict(model, root / "pre.pth")
-    torch.manual_seed(1)
-    save_state_dict(build("cavmae_ft", size="tiny", label_dim=527), root / "ft.pth")
+    model, _ = tiny_checkpoints(root)
     ids = [e["video_id"] for e in json.loads(lists["train"].read_text())["data"]]
     clip = ClipDataset(lists["train"], clip_config(model), [1])[0]
     return {"root": root, "list": lists["train"], "model": model, "ids": ids, "clip": clip}

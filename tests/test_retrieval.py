@@ -18,8 +18,8 @@ import torch
 
 from avprep.cli import main
 from avprep.data import AudiosetDataset
-from avprep.models import build, save_state_dict
 from avprep.train.retrieval import ANCHORS, retrieval_scores
+from helpers import tiny_checkpoints
 from test_train import LABEL_CSV, make_clips
 
 CPU = ["--device", "cpu", "-w", "0", "-b", "4"]
@@ -125,12 +125,7 @@ def test_mismatched_features_are_refused():
 def setup(tmp_path_factory):
     root = tmp_path_factory.mktemp("retrieval")
     lists = make_clips(root / "data")
-    torch.manual_seed(0)
-    pre = build("cavmae", size="tiny").eval()
-    save_state_dict(pre, root / "pre.pth")
-    torch.manual_seed(1)
-    ft = build("cavmae_ft", size="tiny", label_dim=527).eval()
-    save_state_dict(ft, root / "ft.pth")
+    pre, ft = tiny_checkpoints(root)
     return {"root": root, "list": lists["train"], "pre": pre, "ft": ft}
 
 

@@ -14,6 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Dict
 
+from helpers import EGS_FT
+
 GOLDEN = Path(__file__).resolve().parent / "golden" / "train_cli.json"
 COMMANDS = {"pretrain": ["train", "pretrain"], "finetune": ["train", "finetune"], "eval": ["eval"]}
 
@@ -29,14 +31,7 @@ EGS = {
  --norm_pix_loss True --pretrain_path IN-initial.pth --mae_loss_weight 1.0
  --contrast_loss_weight 0.01 --tr_pos False --masking_ratio 0.75 --mask_mode unstructured
  -w 16""",
-    "as_finetune_full": """train finetune --model cav-mae-ft --dataset audioset --data-train tr.json
- --data-val te.json --exp-dir exp/ft --label-csv labels.csv --n_class 527 --lr 1e-5 --n-epochs 10
- --batch-size 48 --save_model True --freqm 48 --timem 192 --mixup 0.5 --bal bal
- --label_smooth 0.1 --lrscheduler_start 2 --lrscheduler_decay 0.5 --lrscheduler_step 1
- --dataset_mean -5.081 --dataset_std 4.4849 --target_length 1024 --noise True --loss BCE
- --metrics mAP --warmup True --wa True --wa_start 3 --wa_end 10 --lr_adapt False
- --pretrain_path cav-mae-scale++.pth --ftmode multimodal --freeze_base False --head_lr 100
- --num-workers 32""",
+    "as_finetune_full": EGS_FT,
     "vgg_finetune": """train finetune --model cav-mae-ft --dataset vggsound --data-train tr.json
  --data-val te.json --exp-dir exp/vgg --label-csv vgg_labels.csv --n_class 309 --lr 1e-4
  --n-epochs 10 -b 48 --save_model True --freqm 48 --timem 192 --mixup 0.5 --bal bal

@@ -14,6 +14,7 @@ from avprep.train import loaders, optim
 from avprep.train.config import (EvalConfig, FinetuneConfig, PretrainConfig, check, from_args,
                                  parse_bool)
 from avprep.train.finetune import wa_range
+from helpers import EGS_FT
 
 # The argparse defaults of the original run_cavmae_pretrain.py / run_cavmae_ft.py (read from the
 # published scripts), except save_model (None there: no per-epoch files; avprep saves them).
@@ -39,16 +40,6 @@ ORIGINAL_FINETUNE = {
     "skip_frame_agg": None,
 }
 
-# An egs/ fine-tuning call (cav-mae/egs/audioset/run_cavmae_ft_full.sh) with only the python call
-# replaced; the values are the published ones.
-EGS_FT = """train finetune --model cav-mae-ft --dataset audioset --data-train tr.json
- --data-val te.json --exp-dir exp/ft --label-csv labels.csv --n_class 527 --lr 1e-5 --n-epochs 10
- --batch-size 48 --save_model True --freqm 48 --timem 192 --mixup 0.5 --bal bal
- --label_smooth 0.1 --lrscheduler_start 2 --lrscheduler_decay 0.5 --lrscheduler_step 1
- --dataset_mean -5.081 --dataset_std 4.4849 --target_length 1024 --noise True --loss BCE
- --metrics mAP --warmup True --wa True --wa_start 3 --wa_end 10 --lr_adapt False
- --pretrain_path cav-mae-scale++.pth --ftmode multimodal --freeze_base False --head_lr 100
- --num-workers 32"""
 
 
 def _parse(line: str) -> argparse.Namespace:

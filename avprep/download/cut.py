@@ -145,6 +145,19 @@ def _smart(streams: Sequence[Stream], seg: Segment, out: Path, length: float, ti
                                f"(re-encoded up to the keyframe at {key:.3f} s, copied after)")
 
 
+def _length_within(seg: Segment, duration: float, length: float) -> float:
+    """``length`` cut to what a video of ``duration`` seconds holds from ``seg.start``; a
+    :class:`Failure` (unavailable) when the segment starts past its end or ends more than
+    :data:`END_SLACK` after it."""
+    if seg.start >= duration:
+        raise Failure(UNAVAILABLE, f"segment starts at {seg.start:g} s, past the video's end "
+                                   f"({duration:g} s)")
+    if seg.end > duration + END_SLACK:
+        raise Failure(UNAVAILABLE, f"segment ends at {seg.end:g} s, past the video's end "
+                                   f"({duration:g} s)")
+    return min(length, duration - seg.start)
+
+
 def cut_segment(streams: Sequence[Stream], seg: Segment, out: Path, cut: str = "exact",
                 known_duration: Optional[float] = None, timeout: float = 30.0,
                 proxy: Optional[str] = None, smart: bool = True) -> CutResult:
@@ -155,13 +168,7 @@ def cut_segment(streams: Sequence[Stream], seg: Segment, out: Path, cut: str = "
         raise ValueError(f"cut must be one of {CUTS}")
     length = seg.duration
     if known_duration is not None:
-        if seg.start >= known_duration:
-            raise Failure(UNAVAILABLE, f"segment starts at {seg.start:g} s, past the video's "
-                                       f"end ({known_duration:g} s)")
-        if seg.end > known_duration + END_SLACK:
-            raise Failure(UNAVAILABLE, f"segment ends at {seg.end:g} s, past the video's end "
-                                       f"({known_duration:g} s)")
-        length = min(seg.end, known_duration) - seg.start
+        length = _length_within(seg, known_duration, length)
     env = None
     if proxy:
         env = dict(os.environ, http_proxy=proxy, HTTP_PROXY=proxy)
@@ -182,13 +189,7 @@ def cut_segment(streams: Sequence[Stream], seg: Segment, out: Path, cut: str = "
         break
     src = source_duration(stderr)
     if src is not None and known_duration is None:
-        if seg.start >= src:
-            raise Failure(UNAVAILABLE, f"segment starts at {seg.start:g} s, past the video's "
-                                       f"end ({src:g} s)")
-        if seg.end > src + END_SLACK:
-            raise Failure(UNAVAILABLE, f"segment ends at {seg.end:g} s, past the video's end "
-                                       f"({src:g} s)")
-        length = min(length, src - seg.start)
+        length = _length_within(seg, src, length)
     if proc.returncode != 0:
         raise _failure_of(stderr, proc.returncode)
     problem = classify_ffmpeg(stderr)  # ffmpeg exits 0 after a body cut off mid-transfer
