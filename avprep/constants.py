@@ -10,6 +10,8 @@ from typing import Any, Dict
 
 #: frames extracted per clip (``frame_0`` .. ``frame_9``)
 N_FRAMES = 10
+#: seconds one clip's extraction may run before its worker is stopped (0 or None: no limit)
+DEFAULT_CLIP_TIMEOUT = 600.0
 #: sample rate of the extracted audio (one channel, 16-bit PCM)
 SAMPLE_RATE = 16000
 #: the published fbank normalization statistics, the same for AudioSet and VGGSound:

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import List, Union
 
 from avprep.complete import N_FRAMES, SAMPLE_RATE, frame_folder, jpeg_problem, wav_problem
-from avprep.lists.ids import check_safe_id
+from avprep.safeid import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 

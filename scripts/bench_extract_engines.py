@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import List
 
 from avprep.media.clip import ClipTask, process_clip
-from avprep.media.engines.local import LocalEngine
-from avprep.media.engines.ray import (LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine,
+from avprep.engines.local import LocalEngine
+from avprep.engines.ray import (LOCAL_OBJECT_STORE_BYTES, LOCAL_SYSTEM_CONFIG, RayEngine,
                                       loopback_only, remove_temp_dir, session_root)
 from avprep.media.runner import find_inputs, run_extract
 from avprep.synth import make_clip

@@ -157,7 +157,7 @@ def main() -> int:
 
     from avprep.atomic import write_text
     from avprep.data import AudiosetDataset
-    from avprep.store.writer import pack
+    from avprep.store.pack import pack
 
     work = Path(tempfile.mkdtemp(prefix="bench_loader_"))
     try:

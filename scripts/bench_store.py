@@ -85,7 +85,7 @@ def bench_engines(root: Path, listing: Path, clips: int, shard_size: int, fbank,
 
     import ray
 
-    from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
+    from avprep.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
                                           session_root)
 
     runs = {}

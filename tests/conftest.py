@@ -47,7 +47,7 @@ def ray_session(request):
 
     import ray
 
-    from avprep.media.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
+    from avprep.engines.ray import (LOCAL_SYSTEM_CONFIG, loopback_only, remove_temp_dir,
                                           session_root)
 
     temp = session_root()

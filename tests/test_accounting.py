@@ -11,7 +11,8 @@ import pytest
 
 from avprep.cli import main
 from avprep.lists import read_list
-from avprep.lists.accounting import CAUSES, account_from_logs, read_download_logs
+from avprep.lists.accounting import CAUSES
+from avprep.prepare.logs import account_from_logs, read_download_logs
 from test_build_list import released  # noqa: F401  (the fixture)
 
 

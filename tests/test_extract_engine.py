@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from avprep.media.engines import get_engine
-from avprep.media.engines.local import LocalEngine
+from avprep.engines import get_engine
+from avprep.engines.local import LocalEngine
 
 
 def work(item):
@@ -34,7 +34,7 @@ def _by_item(outcomes):
 
 
 def test_pool_survives_errors_crashes_and_hangs():
-    engine = LocalEngine(workers=2, clip_timeout=3)
+    engine = LocalEngine(workers=2, item_timeout=3)
     items = [1, "raise", 2, "segfault", 3, "exit", "hang", 4, 5]
     start = time.monotonic()
     got = _by_item(engine.map(work, items))

@@ -22,8 +22,8 @@ import ray
 from avprep.cli import main
 from avprep.errors import InputError
 from avprep.media.clip import WRITTEN, process_clip
-from avprep.media.engines import get_engine
-from avprep.media.engines.ray import RayEngine, check_address
+from avprep.engines import get_engine
+from avprep.engines.ray import RayEngine, check_address
 from avprep.media.log import read_failures
 from avprep.media.runner import find_inputs, plan_clips
 from avprep.synth import make_clip
@@ -187,7 +187,7 @@ def _sleep_and_report(seconds_and_folder):
 
 def test_an_item_past_the_time_limit_is_stopped_and_reported(ray_session, tmp_path):
     items = [(0.1, str(tmp_path)), (300.0, str(tmp_path)), (0.2, str(tmp_path))]
-    with RayEngine(workers=1, clip_timeout=3, batch=3) as engine:  # one task for all three
+    with RayEngine(workers=1, item_timeout=3, batch=3) as engine:  # one task for all three
         outcomes = {o.item[0]: o for o in engine.map(_sleep_and_report, items)}
     assert outcomes[300.0].error == "timed out after 3 s"
     assert outcomes[0.1].value == 0.1 and outcomes[0.2].value == 0.2

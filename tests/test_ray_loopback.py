@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Set, Tuple
 
-from avprep.media.engines.ray import SINGLE_NODE_ENV, loopback_only, on_loopback
+from avprep.engines.ray import SINGLE_NODE_ENV, loopback_only, on_loopback
 from avprep.synth import make_clip
 
 LISTEN = "0A"  # TCP state in /proc/net/tcp*

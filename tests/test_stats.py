@@ -11,7 +11,7 @@ import torch
 
 from avprep.cli import main
 from avprep.features import pad_or_cut, wav_fbank
-from avprep.features.stats import combine, dataset_stats, fbank_moments, stats_from_moments
+from avprep.data.stats import combine, dataset_stats, fbank_moments, stats_from_moments
 from avprep.store import pack
 from test_store import fixture_entries, make_media, write_list
 

@@ -15,7 +15,6 @@ does not show.
 from __future__ import annotations
 
 import argparse
-import copy
 import importlib
 import os
 import logging
@@ -23,10 +22,11 @@ import pkgutil
 import sys
 import textwrap
 import traceback
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar
+from typing import Callable, List, Optional, Sequence, TypeVar
 
 from avprep import __version__
-from avprep.errors import MAX_MESSAGE, MAX_PATH, AvprepError, InputError, WriteError
+from avprep.errors import MAX_MESSAGE, MAX_PATH, AvprepError, WriteError
+from avprep.options import OPTION_ALIASES, HelpFormatter, add_option  # noqa: F401 (API)
 from avprep.safetext import shown
 
 Handler = Callable[[argparse.Namespace], int]
@@ -40,51 +40,6 @@ INTERNAL_ERROR = 3
 
 #: failures a command lists one by one before it only counts the rest
 SHOW_FAILURES = 20
-
-#: the spelling ``--help`` shows -> the others every command accepts for the same option
-OPTION_ALIASES: Dict[str, Tuple[str, ...]] = {
-    "--labels": ("--label-csv",),
-    "--weights": ("--weight_file", "--weight-file"),
-    "--workers": ("-w", "--num-workers"),
-    "--batch-size": ("-b",),
-    "--target-length": ("--target_length",),
-    "--out": ("-o", "--output"),
-}
-
-
-class HelpFormatter(argparse.RawDescriptionHelpFormatter):
-    """``--help`` as written (descriptions keep their line breaks), each option under the one
-    spelling that :func:`add_option` shows, never split at a hyphen."""
-
-    def _format_action_invocation(self, action: argparse.Action) -> str:
-        hidden = getattr(action, "hidden_flags", ())
-        if hidden:
-            action = copy.copy(action)
-            action.option_strings = [s for s in action.option_strings if s not in hidden]
-        return super()._format_action_invocation(action)
-
-    def _split_lines(self, text: str, width: int) -> List[str]:
-        # never break an option name such as --num-workers at its hyphen
-        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
-
-
-def add_option(parser: argparse.ArgumentParser, flag: str, *args: Any, mention: bool = False,
-               **kwargs: Any) -> argparse.Action:
-    """``parser.add_argument(flag, *args, **kwargs)`` that also accepts the other spellings of
-    ``flag`` (:data:`OPTION_ALIASES`); ``--help`` shows ``flag`` (and ``args``) only, and with
-    ``mention`` ends the help text with the other spellings ("also -w, --num-workers")."""
-    taken = parser._option_string_actions  # noqa: SLF001 (argparse keeps no public view)
-    aliases = [a for a in OPTION_ALIASES.get(flag, ()) if a not in taken and a not in args]
-    text = kwargs.get("help")
-    if mention and aliases and text not in (None, argparse.SUPPRESS):
-        also = f"; also {', '.join(aliases)}"
-        default = " (default: %(default)s)"
-        kwargs["help"] = (text[: -len(default)] + also + default if text.endswith(default)
-                          else text + also)
-    action = parser.add_argument(flag, *args, *aliases, **kwargs)
-    action.hidden_flags = frozenset(aliases)  # type: ignore[attr-defined]
-    return action
-
 
 def default_workers() -> int:
     """The CPUs this process may use (at least 1): the default number of worker processes."""
@@ -112,7 +67,7 @@ def add_command(subparsers: "argparse._SubParsersAction", name: str, summary: st
 
 def add_engine_options(parser: argparse.ArgumentParser) -> None:
     """Add ``--engine`` and ``--address`` (the Ray cluster to join) to a command."""
-    from avprep.media.engines import engine_names  # light: no decoders, no Ray
+    from avprep.engines import engine_names  # light: no decoders, no Ray
 
     parser.add_argument("--engine", default="local", choices=engine_names(),
                         help="execution engine (default: %(default)s)")
@@ -122,9 +77,11 @@ def add_engine_options(parser: argparse.ArgumentParser) -> None:
 
 
 def check_engine_options(args: argparse.Namespace) -> None:
-    """Raise :class:`InputError` for ``--address`` without ``--engine ray``."""
-    if args.address is not None and args.engine != "ray":
-        raise InputError("--address needs --engine ray")
+    """:func:`avprep.engines.check_engine_args` on ``--engine``, ``--workers`` and ``--address``,
+    before any work starts."""
+    from avprep.engines import check_engine_args
+
+    check_engine_args(args.engine, args.workers, args.address)
 
 
 def print_failures(header: str, failures: Sequence[T], show: Callable[[T], str] = str,

@@ -8,7 +8,7 @@ import sys
 from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
                         default_workers)
 from avprep.errors import InputError
-from avprep.media.engines import DEFAULT_CLIP_TIMEOUT  # light: no decoders
+from avprep.constants import DEFAULT_CLIP_TIMEOUT  # light: no decoders
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:

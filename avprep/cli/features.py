@@ -42,7 +42,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 def _stats(args: argparse.Namespace) -> int:
     from avprep.atomic import write_text
     from avprep.errors import InputError
-    from avprep.features.stats import dataset_stats
+    from avprep.data.stats import dataset_stats
 
     from avprep.outputs import check_outputs, folder_files
 

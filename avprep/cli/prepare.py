@@ -209,7 +209,7 @@ def add_accounting_options(p: argparse.ArgumentParser) -> None:
 def account_of(args: argparse.Namespace, missing):
     """The :class:`~avprep.lists.accounting.MissingAccount` of ``missing`` from the command's
     ``--download-log`` and ``--extract-log``, or None without ``--download-log``."""
-    from avprep.lists.accounting import account_from_logs
+    from avprep.prepare.logs import account_from_logs
 
     if not args.download_logs:
         if args.extract_log:

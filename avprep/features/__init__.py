@@ -8,7 +8,6 @@
 - :func:`pad_or_cut`, :func:`normalize`: what the loader does next (1024 frames, mean -5.081,
   std 4.4849).
 - :func:`fbank_parity`: the SPEC 3 rule for "the same fbank".
-- :mod:`avprep.features.stats`: dataset normalization statistics (``avprep stats``).
 """
 
 from avprep.constants import NORM_MEAN, NORM_STD, NUM_MEL_BINS, TARGET_LENGTH

@@ -3,14 +3,35 @@
 >>> from avprep.lists import read_list, read_labels, compute_weights
 >>> data = read_list("audioset_20k_cleaned.json")            # doctest: +SKIP
 >>> weights = compute_weights(data, read_labels("class_labels_indices.csv"))  # doctest: +SKIP
+
+Names are imported on first use, so ``import avprep.lists.ids`` (what extraction workers need)
+does not load the columnar readers.
 """
 
-from avprep.lists.datalist import DataList, Entry
-from avprep.lists.jsonlist import read_list, write_list
-from avprep.lists.labels import LabelSet, read_labels, write_labels
-from avprep.lists.weights import compute_weights, read_weights, write_weights
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "Entry": "avprep.lists.datalist", "DataList": "avprep.lists.datalist",
+    "read_list": "avprep.lists.jsonlist", "write_list": "avprep.lists.jsonlist",
+    "LabelSet": "avprep.lists.labels", "read_labels": "avprep.lists.labels",
+    "write_labels": "avprep.lists.labels",
+    "compute_weights": "avprep.lists.weights", "read_weights": "avprep.lists.weights",
+    "write_weights": "avprep.lists.weights",
+}
 
 __all__ = [
     "Entry", "DataList", "read_list", "write_list", "LabelSet", "read_labels", "write_labels",
     "read_weights", "write_weights", "compute_weights",
 ]
+
+
+def __getattr__(name: str):
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'avprep.lists' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(list(globals()) + list(_EXPORTS))

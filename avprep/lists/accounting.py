@@ -18,7 +18,7 @@ Every released id without local media gets one cause (:data:`CAUSES`), decided i
 counts per cause, the reasons of the unavailable ones and the counts per class (JSON-ready);
 :func:`add_cause_columns` adds a column per cause to a per-class coverage table.
 ``build-list``, ``coverage``, ``prepare-report`` and ``prepare`` use them with
-``--download-log`` (:func:`read_download_logs`, shard logs merged) and the extraction log.
+``--download-log`` (:func:`avprep.prepare.logs.read_download_logs`, shard logs merged) and the extraction log.
 """
 
 from __future__ import annotations
@@ -87,21 +87,6 @@ def expand_log_paths(patterns: Iterable[PathLike]) -> List[Path]:
     return out
 
 
-def read_download_logs(patterns: Iterable[PathLike]) -> Dict[str, Dict[str, str]]:
-    """``id -> record`` (its state) over several download logs (a run's shard logs): an id's
-    record with the latest ``time`` wins, a later log winning a tie. See
-    :func:`avprep.download.read_download_log` for one log."""
-    from avprep.download.log import read_download_log
-
-    state: Dict[str, Dict[str, str]] = {}
-    for path in expand_log_paths(patterns):
-        for video_id, record in read_download_log(path).items():
-            old = state.get(video_id)
-            if old is None or str(record.get("time", "")) >= str(old.get("time", "")):
-                state[video_id] = record
-    return state
-
-
 def failures_by_id(failures: Iterable[Mapping[str, object]]) -> Dict[str, Mapping[str, object]]:
     """``id -> record`` of extraction failure records (:func:`avprep.prepare.read_failure_log`),
     the last one of an id winning; records without an id are left out."""
@@ -159,7 +144,7 @@ def account_missing(missing: Sequence[str], download_state: Mapping[str, Mapping
                     download_logs: Sequence[PathLike] = (),
                     extract_log: Optional[PathLike] = None) -> MissingAccount:
     """The cause of each id of ``missing`` (released ids without local media), from the download
-    state (:func:`read_download_logs` of ``download_logs``) and the extraction failures by id
+    state (:func:`avprep.prepare.logs.read_download_logs` of ``download_logs``) and the extraction failures by id
     (:func:`failures_by_id` of ``extract_log``); see the module docstring for the order."""
     failures = failures or {}
     account = MissingAccount(download_logs=[os.path.abspath(p) for p in download_logs],
@@ -188,17 +173,6 @@ def account_missing(missing: Sequence[str], download_state: Mapping[str, Mapping
         account.causes.append(cause)
         account.reasons.append(reason)
     return account
-
-
-def account_from_logs(missing: Sequence[str], download_logs: Sequence[PathLike],
-                      extract_log: Optional[PathLike] = None) -> MissingAccount:
-    """:func:`account_missing` with the state read from ``download_logs`` (paths or globs,
-    :func:`read_download_logs`) and the failures from the extraction log ``extract_log``."""
-    from avprep.prepare.report import read_failure_log
-
-    paths = expand_log_paths(download_logs)
-    failures = failures_by_id(read_failure_log(extract_log)) if extract_log is not None else {}
-    return account_missing(missing, read_download_logs(paths), failures, paths, extract_log)
 
 
 def _class_counts(released: DataList, labels: LabelSet, account: MissingAccount

@@ -3,7 +3,8 @@
 The video id of a raw file is its name without the last extension (``/x/abc_40.000.mp4`` ->
 ``abc_40.000``). AudioSet lists use the bare 11-character YouTube id; VGGSound lists use
 ``<ytid>_<start second, 6 digits>``. Downloads are named in several ways, which
-:func:`to_list_id` maps to the list ids.
+:func:`to_list_id` maps to the list ids. The safety check (:func:`unsafe_reason`,
+:func:`check_safe_id`) lives in the leaf module :mod:`avprep.safeid` and is re-exported here.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import os
 import re
 from typing import Optional, Tuple, Union
 
-from avprep.errors import UnsafeIdError
+from avprep.safeid import MAX_ID_BYTES, check_safe_id, is_safe_id, unsafe_reason
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -23,7 +24,6 @@ _VGGSOUND = re.compile(rf"^{YTID}_\d{{6}}$")
 _WITH_START = re.compile(
     rf"^(?P<ytid>{YTID})_(?P<start>\d+(?:\.\d+)?)(?:_(?P<end>\d+(?:\.\d+)?))?$")
 SCHEMES = ("audioset", "vggsound")
-MAX_ID_BYTES = 250  # leaves room for ".wav" within the usual 255-byte file-name limit
 
 
 def video_id_of(path: PathLike) -> str:
@@ -41,36 +41,6 @@ def is_audioset_id(video_id: str) -> bool:
 def is_vggsound_id(video_id: str) -> bool:
     """Whether ``video_id`` has the VGGSound list form (``<ytid>_<6-digit start>``)."""
     return bool(_VGGSOUND.match(video_id))
-
-
-def unsafe_reason(video_id: object) -> Optional[str]:
-    """Why ``video_id`` cannot be used as a file name inside a folder, or None when it can."""
-    if not isinstance(video_id, str):
-        return f"id is a {type(video_id).__name__}, not a string"
-    if video_id == "":
-        return "id is empty"
-    if "\x00" in video_id:
-        return "id contains a NUL character"
-    if "/" in video_id or "\\" in video_id:
-        return "id contains a path separator"
-    if video_id in (".", ".."):
-        return "id is a relative folder name"
-    if len(video_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
-        return f"id is longer than {MAX_ID_BYTES} bytes"
-    return None
-
-
-def is_safe_id(video_id: object) -> bool:
-    """Whether ``video_id`` is safe to use as a file name (see :func:`unsafe_reason`)."""
-    return unsafe_reason(video_id) is None
-
-
-def check_safe_id(video_id: object, path: Optional[PathLike] = None, entry: object = None) -> str:
-    """Return ``video_id`` when it is safe as a file name; else raise :class:`UnsafeIdError`."""
-    reason = unsafe_reason(video_id)
-    if reason is not None:
-        raise UnsafeIdError(f"unsafe video id {video_id!r}: {reason}", path, entry)
-    return video_id  # type: ignore[return-value]
 
 
 def _with_and_without_y(stem: str) -> Tuple[str, ...]:
@@ -115,3 +85,8 @@ def to_list_id(stem: str, scheme: Optional[str]) -> Optional[str]:
     if scheme == "vggsound":
         return vggsound_id(stem)
     raise ValueError(f"unknown id scheme {scheme!r}; expected one of {SCHEMES}")
+
+
+__all__ = ["YTID", "SCHEMES", "MAX_ID_BYTES", "video_id_of", "is_audioset_id", "is_vggsound_id",
+           "unsafe_reason", "is_safe_id", "check_safe_id", "audioset_id", "vggsound_id",
+           "to_list_id"]

@@ -2,7 +2,7 @@
 
 - :func:`extract_clip` one clip, decoded once in process (:mod:`avprep.media.clip`)
 - :func:`run_extract` a folder or list of clips: shards, workers, resume, failure log
-  (:mod:`avprep.media.runner`), on a pluggable engine (:mod:`avprep.media.engines`)
+  (:mod:`avprep.media.runner`), on a pluggable engine (:mod:`avprep.engines`)
 - :mod:`avprep.media.probe` frame rate, frame count and the frame schedule, read as the original
   read them
 - :mod:`avprep.media.decode` the one pass over a container (demux once, skip the frames nothing
@@ -10,7 +10,7 @@
 - :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions
 - :mod:`avprep.media.reference` the original method rebuilt with its tools, for comparisons
 
-Names are imported on first use, so ``import avprep.media.engines`` stays light.
+Names are imported on first use, so ``import avprep.media`` stays light.
 """
 
 from __future__ import annotations

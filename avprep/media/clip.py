@@ -17,7 +17,8 @@ from typing import List, Optional, Tuple, Union
 from avprep.errors import MediaError
 from avprep.complete import wav_problem
 from avprep.layout import N_FRAMES, missing_frames, wav_path
-from avprep.lists.ids import unsafe_reason, video_id_of
+from avprep.lists.ids import video_id_of
+from avprep.safeid import unsafe_reason
 from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod

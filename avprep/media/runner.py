@@ -2,7 +2,7 @@
 
 The runner finds the videos, maps file names to ids, keeps its shard, drops duplicates, skips
 clips whose outputs are complete, removes temporary files a killed run left for its clips, then
-hands the rest to an execution engine (:mod:`avprep.media.engines`) as :class:`ClipTask` items
+hands the rest to an execution engine (:mod:`avprep.engines`) as :class:`ClipTask` items
 processed by :func:`avprep.media.clip.process_clip`. Every failure goes to the JSON-lines log.
 Outputs are the only state: a re-run finds what is complete by looking at the files.
 """
@@ -22,7 +22,7 @@ from avprep.complete import scan_media
 from avprep.errors import InputError, WriteError
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
-from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
+from avprep.constants import DEFAULT_CLIP_TIMEOUT
 from avprep.media.log import FailureLog
 from avprep.outputs import check_outputs
 
@@ -234,11 +234,12 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     is raised only for unusable input.
     ``address`` is passed to engines that join a cluster (``engine='ray'``).
     """
-    from avprep.media.engines import get_engine
+    from avprep.engines import check_engine_args, get_engine
     from avprep.progress import progress
 
     if audio_dir is None and frame_dir is None:
         raise InputError("nothing to extract: give an audio folder, a frame folder, or both")
+    check_engine_args(engine, workers, address)
     log_path = Path(log_path) if log_path is not None else default_log_path(audio_dir, frame_dir,
                                                                             shard)
     for folder in (audio_dir, frame_dir):
@@ -300,7 +301,7 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
         for result in plan.rejected:
             account(result)
         if todo:
-            runner = get_engine(engine, workers=workers, clip_timeout=clip_timeout,
+            runner = get_engine(engine, workers=workers, item_timeout=clip_timeout,
                                 address=address)
             bar = progress(total=len(todo), desc="extract", unit="clip") if show_progress \
                 else None
@@ -318,7 +319,7 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
             finally:
                 if bar is not None:
                     bar.close()
-                summary.retries = getattr(runner, "retries", 0)
+                summary.retries = runner.retries
                 runner.close()
     summary.seconds = time.perf_counter() - start
     return summary

@@ -6,7 +6,8 @@
 >>> print(result.text)                                                    # doctest: +SKIP
 
 :mod:`avprep.prepare.dataset` holds the steps; :mod:`avprep.prepare.report` the run's summary
-(``avprep prepare-report``).
+(``avprep prepare-report``); :mod:`avprep.prepare.logs` reads the run logs that account for each
+missing clip.
 """
 
 from avprep.prepare.dataset import EXTRACT_LOG, PrepareResult, prepare_dataset, released_files_dir

@@ -37,7 +37,7 @@ from avprep.errors import InputError
 from avprep.lists import DataList, LabelSet, read_labels, read_list, read_weights
 from avprep.lists.build import BuildResult, build_list, check_weights_length, write_build
 from avprep.manifests import DatasetFacts, dataset_facts
-from avprep.media.engines import DEFAULT_CLIP_TIMEOUT
+from avprep.constants import DEFAULT_CLIP_TIMEOUT
 from avprep.outputs import check_outputs
 from avprep.prepare.report import format_build, summarize, unusable_build_notes, write_summary
 from avprep.safetext import shown
@@ -341,7 +341,8 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
 
     accounting = None
     if logs:
-        from avprep.lists.accounting import failures_by_id, read_download_logs
+        from avprep.lists.accounting import failures_by_id
+        from avprep.prepare.logs import read_download_logs
         from avprep.prepare.report import read_failure_log
 
         accounting = (read_download_logs(logs), failures_by_id(read_failure_log(

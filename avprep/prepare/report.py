@@ -83,7 +83,8 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
         except (OSError, ValueError) as err:  # ValueError: not JSON, or not UTF-8
             raise InputError(f"unreadable build summary: {err}", path) from None
     if download_logs:
-        from avprep.lists.accounting import expand_log_paths, read_download_logs
+        from avprep.lists.accounting import expand_log_paths
+        from avprep.prepare.logs import read_download_logs
 
         paths = expand_log_paths(download_logs)
         state = read_download_logs(paths)

@@ -10,7 +10,7 @@
 from avprep.store.manifest import Failure, Manifest, ShardInfo, read_manifest
 from avprep.store.reader import Record, Store, open_store
 from avprep.store.verify import VerifyReport, verify_store
-from avprep.store.writer import DEFAULT_SHARD_SIZE, PackResult, pack
+from avprep.store.pack import DEFAULT_SHARD_SIZE, PackResult, pack
 
 __all__ = [
     "pack", "PackResult", "DEFAULT_SHARD_SIZE", "open_store", "Store", "Record",

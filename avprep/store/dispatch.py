@@ -1,4 +1,4 @@
-"""Sending shard jobs to an execution engine (:mod:`avprep.media.engines`): local worker
+"""Sending shard jobs to an execution engine (:mod:`avprep.engines`): local worker
 processes or Ray tasks.
 
 A job is one whole shard: the worker reads the clips and writes the shard and its record itself,
@@ -13,29 +13,12 @@ import itertools
 from typing import Any, Callable, Iterable, Iterator, Optional
 
 from avprep.errors import InputError
-from avprep.media.engines import Engine, Outcome, engine_names, get_engine
+from avprep.engines import Engine, Outcome, check_engine_args, get_engine
 
 #: Shards handed to the engine per worker in one window (at least :data:`MIN_WINDOW`).
 WINDOW_PER_WORKER = 16
 #: Fewest shards in one window.
 MIN_WINDOW = 64
-
-
-def check_engine_args(engine: str, workers: int, address: Optional[str]) -> None:
-    """Raise :class:`InputError` for an unknown engine, ``address`` without the ray engine, or
-    a worker count the engine cannot use; no cluster is contacted except to see that something
-    listens at ``address``."""
-    if engine not in engine_names():
-        raise InputError(f"unknown engine {engine!r}; known: {', '.join(engine_names())}")
-    if address is not None and engine != "ray":
-        raise InputError("--address needs --engine ray")
-    if engine == "ray":
-        if workers < 1:
-            raise InputError("the ray engine needs --workers 1 or more (tasks run at once)")
-        if address is not None:
-            from avprep.media.engines.ray import check_address
-
-            check_address(address)
 
 
 def open_engine(engine: str, workers: int, address: Optional[str] = None) -> Engine:
@@ -46,10 +29,10 @@ def open_engine(engine: str, workers: int, address: Optional[str] = None) -> Eng
     """
     check_engine_args(engine, workers, address)
     try:
-        runner = get_engine(engine, workers=workers, clip_timeout=None, address=address)
+        runner = get_engine(engine, workers=workers, item_timeout=None, address=address)
     except ValueError as err:
         raise InputError(str(err)) from None
-    if getattr(runner, "batch", 0) is None:
+    if runner.batch is None:
         runner.batch = 1
     return runner
 
@@ -68,8 +51,3 @@ def run_jobs(runner: Engine, fn: Callable[[Any], Any], jobs: Iterable[Any],
         if not chunk:
             return
         yield from runner.map(fn, chunk)
-
-
-def retries_of(runner: Engine) -> int:
-    """How many items ``runner`` ran again after their worker died (0 for engines that don't)."""
-    return int(getattr(runner, "retries", 0) or 0)

@@ -350,7 +350,7 @@ def add_options(parser: argparse.ArgumentParser, config_class: Type[C],
     ``overrides`` replaces help texts by field name (``avprep eval`` reads ``--model`` as a path).
     Each option also takes its other spellings (:func:`avprep.cli.add_option`), named in its help.
     """
-    from avprep.cli import add_option
+    from avprep.options import add_option
 
     overrides = overrides or {}
     defaults = config_class()

@@ -21,7 +21,7 @@ from collections import deque
 from multiprocessing.connection import wait
 from typing import Any, Callable, Deque, Dict, Iterable, Iterator, Optional
 
-from avprep.media.engines import Outcome, error_reason
+from avprep.engines import Outcome, error_reason
 
 
 @contextlib.contextmanager
@@ -133,11 +133,15 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, workers: int = 1, clip_timeout: Optional[float] = None, context=None):
+    def __init__(self, workers: int = 1, item_timeout: Optional[float] = None, context=None):
         if workers < 0:
             raise ValueError("workers must be >= 0")
         self.workers = workers
-        self.clip_timeout = clip_timeout if clip_timeout and clip_timeout > 0 else None
+        self.item_timeout = item_timeout if item_timeout and item_timeout > 0 else None
+        #: one item goes to a worker at a time
+        self.batch: Optional[int] = 1
+        #: always 0: an item whose worker died is reported, not run again
+        self.retries = 0
         self._ctx = context
 
     def map(self, fn: Callable[[Any], Any], items: Iterable[Any]) -> Iterator[Outcome]:
@@ -170,9 +174,9 @@ class LocalEngine:
                 if not busy:
                     return
                 timeout = None
-                if self.clip_timeout is not None:
+                if self.item_timeout is not None:
                     now = time.monotonic()
-                    timeout = max(0.0, min(w.started + self.clip_timeout - now for w in busy))
+                    timeout = max(0.0, min(w.started + self.item_timeout - now for w in busy))
                 by_handle: Dict[Any, _Worker] = {}
                 for w in busy:
                     by_handle[w.conn] = w
@@ -193,14 +197,14 @@ class LocalEngine:
                         item = worker.item
                         pool[pool.index(worker)] = self._replace(worker, ctx, fn)
                         yield Outcome(item, error=f"worker process died (exit code {code})")
-                if self.clip_timeout is not None:
+                if self.item_timeout is not None:
                     now = time.monotonic()
                     for worker in list(pool):
                         if worker.busy and id(worker) not in done and \
-                                now - worker.started >= self.clip_timeout:
+                                now - worker.started >= self.item_timeout:
                             item = worker.item
                             pool[pool.index(worker)] = self._replace(worker, ctx, fn)
-                            yield Outcome(item, error=f"timed out after {self.clip_timeout:g} s")
+                            yield Outcome(item, error=f"timed out after {self.item_timeout:g} s")
         finally:
             for worker in pool:
                 worker.stop(kill=worker.busy)

@@ -22,7 +22,7 @@ results back item by item (a Ray generator task), so the driver always knows whi
 done: a worker that dies (killed, out of memory, a crash in a decoder) loses only the item it
 was running, which is submitted again on its own, up to ``max_retries`` times (counted in
 :attr:`RayEngine.retries`), while the batch's unstarted items go out as a new task; an item past
-``clip_timeout`` is cancelled, which stops its worker process, and reported as timed out.
+``item_timeout`` is cancelled, which stops its worker process, and reported as timed out.
 
 The cluster's workers must be able to import ``fn``'s module (avprep installed on every node)
 and see the same paths (a shared file system); relative paths are taken from the driver's
@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Deque, Iterable, Iterator, List, Optional, Tuple
 
 from avprep.errors import InputError
-from avprep.media.engines import Outcome, error_reason
+from avprep.engines import Outcome, error_reason
 
 #: Object store of a cluster started here: items and results are small.
 LOCAL_OBJECT_STORE_BYTES = 128 * 2**20
@@ -197,7 +197,7 @@ class RayEngine:
 
     name = "ray"
 
-    def __init__(self, workers: int = 1, clip_timeout: Optional[float] = None,
+    def __init__(self, workers: int = 1, item_timeout: Optional[float] = None,
                  address: Optional[str] = None, max_retries: int = DEFAULT_MAX_RETRIES,
                  in_flight: Optional[int] = None, batch: Optional[int] = None):
         if workers < 1:
@@ -205,7 +205,7 @@ class RayEngine:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self.workers = workers
-        self.clip_timeout = clip_timeout if clip_timeout and clip_timeout > 0 else None
+        self.item_timeout = item_timeout if item_timeout and item_timeout > 0 else None
         self.address = address
         self.max_retries = max_retries
         #: tasks out at once; None: 2 * workers on a cluster started here (its CPU count caps
@@ -311,8 +311,8 @@ class RayEngine:
                     if job.current_start is None:
                         job.current_start = now
                 timeout = None
-                if self.clip_timeout is not None:
-                    deadlines = [j.current_start + self.clip_timeout for j in running.values()
+                if self.item_timeout is not None:
+                    deadlines = [j.current_start + self.item_timeout for j in running.values()
                                  if j.current_start is not None]
                     timeout = max(0.0, min(deadlines) - now) if deadlines else None
                 gens = list(running)
@@ -350,15 +350,15 @@ class RayEngine:
                     job.done += 1
                     job.current_start = time.monotonic()
                     yield Outcome(item, value=payload) if ok else Outcome(item, error=payload)
-                if self.clip_timeout is not None:
+                if self.item_timeout is not None:
                     now = time.monotonic()
                     late = [gen for gen, job in running.items() if job.current_start is not None
-                            and now - job.current_start >= self.clip_timeout]
+                            and now - job.current_start >= self.item_timeout]
                     for gen in late:
                         job = running.pop(gen)
                         ray.cancel(gen, force=True)
                         yield Outcome(job.current,
-                                      error=f"timed out after {self.clip_timeout:g} s")
+                                      error=f"timed out after {self.item_timeout:g} s")
                         requeue_rest(job, job.done + 1)
         finally:
             for gen in running:
