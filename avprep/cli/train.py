@@ -74,7 +74,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         on any devices (processes x G = 4, -b = the published batch / processes): one GPU
         '-b 120 --contrast-groups 4', torchrun on 4 GPUs '-b 30 --contrast-groups 1'. Start from
         the ImageNet MAE as they do with --pretrain_path in-initial.
-        """, PRETRAIN_EXAMPLE, _pretrain)
+        """, PRETRAIN_EXAMPLE, _train)
     add_options(p, PretrainConfig)
     add_warning_option(p)
     p.set_defaults(command="train pretrain")
@@ -97,7 +97,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         --wa True over the later epochs, --mixup 0.5 --freqm 48 --timem 192 --noise True
         --label_smooth 0.1, balanced sampling (--bal bal) for AudioSet-2M and VGGSound; the final
         evaluation averages predictions over the 10 frames (--skip_frame_agg False).
-        """, FINETUNE_EXAMPLE, _finetune)
+        """, FINETUNE_EXAMPLE, _train)
     add_options(f, FinetuneConfig)
     add_warning_option(f)
     f.set_defaults(command="train finetune")
@@ -132,25 +132,21 @@ def _check_exp_dir(cfg) -> None:
         owned=[("--exp-dir", cfg.exp_dir or None)])
 
 
-def _pretrain(args: argparse.Namespace) -> int:
-    from avprep.train.config import PretrainConfig, from_args
-    from avprep.train.pretrain import pretrain
+def _train(args: argparse.Namespace) -> int:
+    """``train pretrain`` and ``train finetune``: their config from the options, then the loop."""
+    from avprep.train.config import FinetuneConfig, PretrainConfig, from_args
 
     apply_warning_filters(args.warning_filters)
-    cfg = from_args(args, PretrainConfig)
+    if args.command == "train pretrain":
+        from avprep.train.pretrain import pretrain as loop
+
+        cfg = from_args(args, PretrainConfig)
+    else:
+        from avprep.train.finetune import finetune as loop
+
+        cfg = from_args(args, FinetuneConfig)
     _check_exp_dir(cfg)
-    pretrain(cfg)
-    return 0
-
-
-def _finetune(args: argparse.Namespace) -> int:
-    from avprep.train.config import FinetuneConfig, from_args
-    from avprep.train.finetune import finetune
-
-    apply_warning_filters(args.warning_filters)
-    cfg = from_args(args, FinetuneConfig)
-    _check_exp_dir(cfg)
-    finetune(cfg)
+    loop(cfg)
     return 0
 
 

@@ -35,7 +35,7 @@ from avprep.train import initialize, loaders, optim, outputs, resume
 from avprep.train.config import FinetuneConfig
 from avprep.train.evaluate import evaluate_model, predict
 from avprep.train.metrics import classification_metrics
-from avprep.train.runtime import Runtime, all_mean, autocast, barrier, run, wrap
+from avprep.train.runtime import Runtime, all_mean, autocast, barrier, describe_run, run, wrap
 from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
@@ -101,10 +101,8 @@ def _finetune(cfg: FinetuneConfig, runtime: Runtime) -> Dict[str, Any]:
     log = outputs.MetricsLog(exp, keep_through=state.epoch, enabled=runtime.is_main)
     steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
-        print(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode}) on {len(train_set)} clips "
-              f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
-              f"{runtime.device}{', amp' if runtime.amp else ''}), "
-              f"epochs {start_epoch}..{cfg.n_epochs}")
+        print(describe_run(f"fine-tuning {cfg.model_size} CAV-MAE ({cfg.ftmode})", len(train_set),
+                           len(train_loader), runtime, start_epoch, cfg.n_epochs))
 
     for epoch in range(start_epoch, cfg.n_epochs + 1):
         begin = time.time()

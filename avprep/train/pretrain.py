@@ -29,7 +29,8 @@ from avprep.models import build, unwrap
 from avprep.train import initialize, loaders, optim, outputs, resume
 from avprep.train.config import PretrainConfig
 from avprep.train.metrics import retrieval_metrics
-from avprep.train.runtime import Runtime, all_mean, autocast, fixed_rng, gather_rows, run, wrap
+from avprep.train.runtime import (Runtime, all_mean, autocast, describe_run, fixed_rng, gather_rows,
+                                  run, wrap)
 from avprep.train.steplog import StepLog
 
 logger = logging.getLogger(__name__)
@@ -134,10 +135,8 @@ def _pretrain(cfg: PretrainConfig, runtime: Runtime) -> Dict[str, Any]:
     scale = replica_scale(cfg, runtime)
     steps = StepLog(cfg.n_print_steps, len(train_loader), runtime.world_size, runtime.is_main)
     if runtime.is_main:
-        print(f"pretraining {cfg.model_size} CAV-MAE on {len(train_set)} clips "
-              f"({len(train_loader)} steps/epoch x {runtime.world_size} process(es), "
-              f"{runtime.device}{', amp' if runtime.amp else ''}), "
-              f"epochs {start_epoch}..{cfg.n_epochs}")
+        print(describe_run(f"pretraining {cfg.model_size} CAV-MAE", len(train_set),
+                           len(train_loader), runtime, start_epoch, cfg.n_epochs))
         if cfg.contrast_groups:
             group = cfg.batch_size // cfg.contrast_groups
             print(f"contrastive loss over groups of {group} clips: {cfg.contrast_groups} per "

@@ -47,6 +47,13 @@ class Runtime:
         return self.rank == 0
 
 
+def describe_run(what: str, clips: int, steps: int, runtime: Runtime, start_epoch: int,
+                 n_epochs: int) -> str:
+    """The line a training loop prints before its first epoch."""
+    return (f"{what} on {clips} clips ({steps} steps/epoch x {runtime.world_size} process(es), "
+            f"{runtime.device}{', amp' if runtime.amp else ''}), epochs {start_epoch}..{n_epochs}")
+
+
 def setup_runtime(amp: Optional[bool] = None, device: Optional[str] = None) -> Runtime:
     """Pick the device and, under torchrun (``WORLD_SIZE`` > 1), join the process group.
 
