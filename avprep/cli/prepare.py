@@ -121,6 +121,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         control characters as \\n, \\r, \\t, \\xNN, \\uNNNN) and a summary
         (<name>_build.json), <name> being the output's file name without extension.
 
+        When missing ids have wavs under download names in A (Y<ytid>_<start>_<end>.wav,
+        <ytid>_<start>.wav: extracted without --ids), one warning line on stderr says so and
+        which --ids maps them, and the summary's "download_named" counts them.
+
         With --download-log (the logs of avprep download; several, or a glob for shard logs),
         say why each released id is missing: unavailable on YouTube, pending (a re-run may
         fetch it), never attempted, failed extraction (with --extract-log, the extraction
@@ -317,6 +321,8 @@ def _build_list(args: argparse.Namespace) -> int:
         from avprep.lists.accounting import account_summary, format_account
         for line in format_account(account_summary(account, released, labels), indent="  "):
             print(line)
+    if result.download_named is not None:
+        print(f"avprep build-list: {result.download_named.note(args.audio_dir)}", file=sys.stderr)
     notes = unusable_build_notes(result, args.audio_dir, args.frame_dir)
     for text in notes:
         print(f"avprep build-list: {text}", file=sys.stderr)

@@ -5,7 +5,9 @@ failed extractions). :func:`build_list` keeps exactly the released entries whose
 are complete (:mod:`avprep.complete`), in the released order, points ``wav`` and ``video_path``
 at the local media (absolute paths), and gives weights for the kept list: recomputed on it with the released formula (the default; weights
 made for the authors' copy unbalance a copy that lacks 10-15% of the clips), or the released rows of
-the kept entries. :func:`write_build` writes the list, the weights and a coverage report;
+the kept entries. :func:`download_named` notices media extracted under download names
+(``Y<ytid>_<start>_<end>.wav``) that only match the list once mapped to list ids.
+:func:`write_build` writes the list, the weights and a coverage report;
 :func:`summarize` and :func:`write_summary` gather the reports of a whole preparation run (every
 list built plus the extraction failures) into one summary.
 """
@@ -16,15 +18,16 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Iterable, List, Optional, Set, Union
+from typing import TYPE_CHECKING, Collection, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import numpy as np
 
 from avprep import atomic
+from avprep.atomic import TMP_MARK
 from avprep.errors import InputError
-from avprep.complete import scan_media
+from avprep.complete import WAV_SUFFIX, scan_media
 from avprep.lists import DataList, LabelSet, compute_weights, write_list, write_weights
-from avprep.lists.ids import unsafe_reason
+from avprep.lists.ids import SCHEMES, to_list_id, unsafe_reason
 from avprep.progress import progress
 from avprep.safetext import lines_text, shown
 
@@ -63,12 +66,79 @@ class MediaIndex:
 
 
 @dataclass
+class DownloadNamed:
+    """Wavs named like downloads whose list ids the released list holds: clips extracted
+    without ``--ids``. ``scheme`` is the ``--ids`` value that maps most of them; ``examples``
+    holds the first few as (file name, list id)."""
+
+    files: int
+    scheme: str
+    examples: List[Tuple[str, str]] = field(default_factory=list)
+
+    def summary(self) -> Dict[str, object]:
+        """The report's ``download_named``: the count, the ``--ids`` option, examples."""
+        return {"files": self.files, "ids_option": f"--ids {self.scheme}",
+                "examples": [{"file": name, "video_id": vid} for name, vid in self.examples]}
+
+    def note(self, audio_dir: PathLike) -> str:
+        """The one warning line: how many, the first example, and the option that fixes it."""
+        name, vid = self.examples[0]
+        return (f"warning: {self.files} wav file(s) in {shown(os.fspath(audio_dir))} are named "
+                f"like downloads and hold released ids that are missing (first: {shown(name)} "
+                f"is {shown(vid)}); extract with --ids {self.scheme} to name clips by list id")
+
+
+def _plain_list_id(stem: str) -> bool:
+    """Whether ``stem`` already has a list id's shape (an 11-character YouTube id, or that plus
+    ``_`` and 6 digits), checked without a regular expression: another split's clip."""
+    return len(stem) == 11 or (len(stem) == 18 and stem[11] == "_" and stem[12:].isdigit())
+
+
+def download_named(audio_dir: PathLike, missing_ids: Collection[str],
+                   examples: int = 3) -> Optional[DownloadNamed]:
+    """Wavs in ``audio_dir`` whose names map to one of ``missing_ids`` (released ids without
+    local media) under an id scheme of :func:`avprep.lists.ids.to_list_id`
+    (``Y<ytid>_<start>_<end>.wav`` -> ``<ytid>``, ``<ytid>_30.wav`` -> ``<ytid>_000030``), or
+    None when there are none.
+
+    One listing of the folder; names already shaped like list ids are not parsed.
+    """
+    wanted = missing_ids if isinstance(missing_ids, (set, frozenset)) else set(missing_ids)
+    if not wanted:
+        return None
+    counts = dict.fromkeys(SCHEMES, 0)
+    found: Dict[str, List[Tuple[str, str]]] = {scheme: [] for scheme in SCHEMES}
+    try:
+        entries = os.scandir(os.fspath(audio_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    cut = len(WAV_SUFFIX)
+    with entries:
+        names = [entry.name for entry in entries
+                 if entry.name.endswith(WAV_SUFFIX) and TMP_MARK not in entry.name
+                 and not _plain_list_id(entry.name[:-cut])]
+    for name in sorted(names):
+        stem = name[:-cut]
+        for scheme in SCHEMES:
+            vid = to_list_id(stem, scheme)
+            if vid is not None and vid != stem and vid in wanted:
+                counts[scheme] += 1
+                if len(found[scheme]) < examples:
+                    found[scheme].append((name, vid))
+    scheme = max(SCHEMES, key=lambda s: counts[s])
+    if counts[scheme] == 0:
+        return None
+    return DownloadNamed(counts[scheme], scheme, found[scheme])
+
+
+@dataclass
 class BuildResult:
     """What :func:`build_list` found and made.
 
     ``kept`` are the indices (into the released list) of the entries kept; ``missing`` the released
     entries without complete local media, as (index, id); ``unsafe`` the released entries whose id
-    cannot name a file, as (index, id, reason): they are never kept.
+    cannot name a file, as (index, id, reason): they are never kept. ``download_named`` says
+    when missing entries have media under download names (:func:`download_named`).
     """
 
     data: DataList
@@ -78,6 +148,7 @@ class BuildResult:
     unsafe: List[tuple] = field(default_factory=list)
     weights: Optional[np.ndarray] = None
     weight_mode: Optional[str] = None
+    download_named: Optional[DownloadNamed] = None
 
     @property
     def missing_ids(self) -> List[str]:
@@ -98,6 +169,8 @@ class BuildResult:
             "weights": self.weight_mode,
             "unsafe_examples": [{"index": i, "video_id": vid, "reason": reason}
                                 for i, vid, reason in self.unsafe[:10]],
+            "download_named": (self.download_named.summary()
+                               if self.download_named is not None else None),
         }
 
 
@@ -174,6 +247,8 @@ def build_list(released: DataList, audio_dir: PathLike, frame_dir: PathLike,
         video_path=[frames_abs] * len(selected))
     result = BuildResult(data=data, kept=kept_idx, released_count=len(released),
                          missing=missing, unsafe=unsafe)
+    if missing:
+        result.download_named = download_named(audio_dir, {vid for _i, vid in missing})
     if weights:
         if keep_released_weights:
             result.weights = np.asarray(released_weights, dtype=np.float64)[kept_idx]

@@ -358,6 +358,8 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
             result.accounts[split.name] = account
             for line in format_account(account_summary(account, split.data, labels), "  "):
                 say(line)
+        if built.download_named is not None:
+            note(f"avprep prepare: {split.name}: {built.download_named.note(audio)}")
         for text in unusable_build_notes(built, audio, frames):
             note(f"avprep prepare: {split.name}: {text}")
 
