@@ -112,5 +112,6 @@ bench: install
 	$(BIN)/python scripts/bench_store.py
 	$(BIN)/python scripts/bench_scan.py
 	$(BIN)/python scripts/bench_loader.py
+	$(BIN)/python scripts/bench_eval_frames.py
 	$(BIN)/python scripts/bench_train.py
 	$(BIN)/python scripts/bench_download.py

@@ -17,10 +17,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         subparsers, "extract",
         "extract 16 kHz mono wavs and 10 frames per video, as the original CAV-MAE scripts",
         """
-        Turn raw videos into exactly what the original CAV-MAE extraction scripts write:
+        Turn raw videos into what the original CAV-MAE extraction scripts write:
         A/<id>.wav (the audio resampled to 16 kHz by ffmpeg's default resampler, channel 0 kept,
-        16-bit PCM) and F/frame_<i>/<id>.jpg for i = 0..9 (the original frame schedule, shorter
-        side 224, centre crop 224x224, JPEG quality 75). Each video is decoded once, in process.
+        16-bit PCM; every sample within 1 LSB of the original's, which itself differs by that
+        much across FFmpeg builds) and F/frame_<i>/<id>.jpg for i = 0..9 (the original frame
+        schedule, shorter side 224, centre crop 224x224, JPEG quality 75: byte-identical JPEGs).
+        Each video is decoded once, in process.
 
         INPUT is a folder (searched recursively for video files, following links to folders; a
         folder reached twice is searched once) or a UTF-8 text file with one path per line
