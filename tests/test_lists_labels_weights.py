@@ -18,7 +18,7 @@ from conftest import REF, SAMPLES
 SAMPLE_LIST = SAMPLES / "sample_json_as.json"
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 REF_WEIGHTS = REF / "sample_json_as_weight.csv"
-REL_TOL = 1e-12  # issue 2: weights match a float64 reference to 1e-12 relative
+REL_TOL = 1e-12  # weights match a float64 reference to 1e-12 relative
 
 
 def _reference_weights(entries: list, label_csv) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Parity of avprep's extraction with what the original CAV-MAE scripts wrote for the real fixtures.
 
-Tolerances (issue 3, SPEC 2): wav samples within 1 LSB of ref/audio (the AAC/Opus decoders' float
+Tolerances (SPEC 2): wav samples within 1 LSB of ref/audio (the AAC/Opus decoders' float
 output differs across FFmpeg builds by less than that after 16-bit rounding), length within 2
 samples, same 44-byte RIFF header; every frame JPEG byte-identical to ref/frames.
 """

@@ -1,7 +1,7 @@
 """Fuzzed list files: the JSON list, label CSV and weight CSV readers and the validate, weights and
 build-list commands, fed with generated files (hypothesis, bounded example counts).
 
-What is data and what is unusable (issue 9, and the readers' contract in issue 2):
+What is data and what is unusable (the readers' contract):
 - data: any string id, label or path (unicode, NUL, ``../``, 0.5 MB long), any number as a weight
   (nan, inf, negative), a UTF-8 byte-order mark, CRLF line ends, extra fields and keys, an empty
   weight file. Readers return it unchanged; judging it is validate's job.
