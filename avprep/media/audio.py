@@ -4,13 +4,14 @@
 
 from __future__ import annotations
 
+import io
 import os
 import wave
 from typing import List, Optional, Union
 
 import numpy as np
 
-from avprep.atomic import atomic_path
+from avprep.atomic import write_bytes
 from avprep.layout import SAMPLE_RATE
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -95,15 +96,22 @@ class Channel0Resampler:
         return np.concatenate(self._chunks).astype(np.int16, copy=False)
 
 
-def write_wav(path: PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
-    """Write mono 16-bit PCM ``samples`` to ``path`` atomically (plain 44-byte RIFF header)."""
+def wav_bytes(samples: np.ndarray, rate: int = SAMPLE_RATE, channels: int = 1) -> bytes:
+    """The wav file of 16-bit PCM ``samples`` (channels interleaved): a plain 44-byte RIFF
+    header, then the samples. What :func:`write_wav` writes and ``avprep unpack`` writes back."""
     data = np.ascontiguousarray(samples, dtype="<i2")
-    with atomic_path(path) as tmp:
-        with wave.open(os.fspath(tmp), "wb") as out:
-            out.setnchannels(1)
-            out.setsampwidth(2)
-            out.setframerate(rate)
-            out.writeframes(data.tobytes())
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(rate)
+        out.writeframes(data.tobytes())
+    return buf.getvalue()
+
+
+def write_wav(path: PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """Write mono 16-bit PCM ``samples`` to ``path`` atomically (:func:`wav_bytes`)."""
+    write_bytes(path, wav_bytes(samples, rate))
 
 
 def read_wav(path: PathLike) -> np.ndarray:

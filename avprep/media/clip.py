@@ -12,7 +12,7 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Tuple, Union
 
 from avprep.errors import MediaError
 from avprep.complete import wav_problem
@@ -23,6 +23,9 @@ from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -96,6 +99,103 @@ def process_clip(task: ClipTask) -> ClipResult:
     return result
 
 
+@dataclass
+class ClipMedia:
+    """One clip decoded in memory: what the loose layout's files would hold, not yet written.
+
+    ``samples``: the wav's int16 mono samples at 16 kHz (None when not asked for or failed);
+    ``jpegs``: frame index -> the JPEG file's bytes, every asked-for index, filled from below
+    (empty when the frames were not asked for or failed); ``failures``: (stage, reason) per
+    output that could not be made, in the order a run logs them.
+    """
+
+    samples: Optional["np.ndarray"] = None
+    jpegs: Dict[int, bytes] = field(default_factory=dict)
+    failures: List[Tuple[str, str]] = field(default_factory=list)
+    filled_frames: int = 0
+
+    def wav_bytes(self) -> bytes:
+        """The wav file's bytes, as :func:`avprep.media.audio.write_wav` writes them."""
+        if self.samples is None:
+            raise ValueError("no audio was decoded")
+        return audio_mod.wav_bytes(self.samples)
+
+
+def decode_media(path: str, audio: bool = True, frames: Sequence[int] = range(N_FRAMES),
+                 threads: int = 0, skip_frames: bool = True) -> ClipMedia:
+    """Decode the video at ``path`` once into its wav samples (``audio``) and the JPEGs of the
+    frame indices ``frames``; failures are recorded in the result, never raised.
+
+    The loose layout (:func:`process_clip`) and packs made straight from videos
+    (:mod:`avprep.store.from_videos`) both take their bytes from here.
+    """
+    media = _decode_media(path, audio, sorted(set(frames)), threads, skip_frames)
+    media.failures.sort(key=lambda failure: _STAGE_ORDER.get(failure[0], len(_STAGE_ORDER)))
+    return media
+
+
+#: the order of a clip's failures in a log: whatever stopped the clip, then audio, then frames
+_STAGE_ORDER = {"id": 0, "open": 0, "audio": 1, "frames": 2}
+
+
+def _decode_media(path: str, audio: bool, wanted: List[int], threads: int,
+                  skip_frames: bool) -> ClipMedia:
+    media = ClipMedia()
+    need_audio, need_frames = audio, bool(wanted)
+    if not (need_audio or need_frames):
+        return media
+    try:
+        container = _open(path)
+    except Exception as err:
+        media.failures.append(("open", f"cannot open: {decode_mod.reason_of(err)}"))
+        return media
+    with container:
+        astream = probe.pick_audio_stream(container) if need_audio else None
+        vstream = probe.pick_video_stream(container) if need_frames else None
+        if need_audio and astream is None:
+            media.failures.append(("audio", "no audio stream"))
+            need_audio = False
+        if need_frames and vstream is None:
+            media.failures.append(("frames", "no video stream"))
+            need_frames = False
+        if not (need_audio or need_frames):
+            return media
+        schedule, fps = None, 0.0
+        if need_frames:
+            timing = probe.video_timing(container, vstream)
+            schedule = probe.frame_schedule(timing.fps, timing.frame_count)
+            fps = timing.fps
+        decoded = decode_mod.decode_clip(container, astream if need_audio else None,
+                                         vstream if need_frames else None, schedule, fps,
+                                         threads, skip=skip_frames)
+
+    if decoded.truncated is not None:
+        for stage, needed in (("audio", need_audio), ("frames", need_frames)):
+            if needed:
+                media.failures.append((stage, f"truncated or corrupt file: {decoded.truncated}"))
+        return media
+    if need_audio:
+        samples = decoded.samples
+        if samples is None or len(samples) == 0:
+            why = decoded.audio_error or "the audio stream decoded to no samples"
+            media.failures.append(("audio", why))
+        else:
+            media.samples = samples
+    if need_frames:
+        filled = frames_mod.fill_from_below(decoded.jpegs, wanted) if decoded.jpegs else {}
+        lacking = [i for i in wanted if i not in filled]
+        if not decoded.jpegs:
+            why = decoded.video_error or "the video stream decoded to no frames"
+            media.failures.append(("frames", why))
+        elif lacking:
+            media.failures.append(("frames", f"no frame at or before index {lacking[-1]} "
+                                             "could be decoded"))
+        else:
+            media.jpegs = filled
+            media.filled_frames = N_FRAMES - len(decoded.jpegs)
+    return media
+
+
 def _process(task: ClipTask, result: ClipResult) -> None:
     reason = unsafe_reason(task.video_id)
     if reason is not None:
@@ -112,61 +212,24 @@ def _process(task: ClipTask, result: ClipResult) -> None:
     if not (need_audio or need_frames):
         return
 
-    try:
-        container = _open(task.path)
-    except Exception as err:
-        result.failures.append(("open", f"cannot open: {decode_mod.reason_of(err)}"))
-        return
-    with container:
-        astream = probe.pick_audio_stream(container) if need_audio else None
-        vstream = probe.pick_video_stream(container) if need_frames else None
-        if need_audio and astream is None:
-            result.failures.append(("audio", "no audio stream"))
-            need_audio = False
-        if need_frames and vstream is None:
-            result.failures.append(("frames", "no video stream"))
-            need_frames = False
-        if not (need_audio or need_frames):
-            return
-        schedule, fps = None, 0.0
-        if need_frames:
-            timing = probe.video_timing(container, vstream)
-            schedule = probe.frame_schedule(timing.fps, timing.frame_count)
-            fps = timing.fps
-        decoded = decode_mod.decode_clip(container, astream if need_audio else None,
-                                         vstream if need_frames else None, schedule, fps,
-                                         task.threads, skip=task.skip_frames)
-
-    if decoded.truncated is not None:
-        for stage, needed in (("audio", need_audio), ("frames", need_frames)):
-            if needed:
-                result.failures.append((stage, f"truncated or corrupt file: {decoded.truncated}"))
-        return
-    if need_audio:
-        samples = decoded.samples
-        if samples is None or len(samples) == 0:
-            why = decoded.audio_error or "the audio stream decoded to no samples"
-            result.failures.append(("audio", why))
-        else:
-            try:
-                audio_mod.write_wav(wav, samples)
-                result.audio = WRITTEN
-            except OSError as err:  # a full disk, a size limit: the frames may still fit
-                result.failures.append(("audio", _write_failure(wav, err)))
-    if need_frames:
-        if not decoded.jpegs:
-            why = decoded.video_error or "the video stream decoded to no frames"
-            result.failures.append(("frames", why))
-        else:
-            filled = frames_mod.fill_from_below(decoded.jpegs, list(range(N_FRAMES)))
-            result.filled_frames = N_FRAMES - len(decoded.jpegs)
-            try:
-                frames_mod.write_frame_set(task.frame_dir, task.video_id,
-                                           {i: filled[i] for i in missing})
-                result.frames = WRITTEN
-            except OSError as err:
-                where = Path(task.frame_dir) / "frame_*" / f"{task.video_id}.jpg"
-                result.failures.append(("frames", _write_failure(where, err)))
+    media = decode_media(task.path, audio=need_audio, frames=missing, threads=task.threads,
+                         skip_frames=task.skip_frames)
+    result.failures.extend(f for f in media.failures if f[0] != "frames")  # open, audio
+    if media.samples is not None:
+        try:
+            audio_mod.write_wav(wav, media.samples)
+            result.audio = WRITTEN
+        except OSError as err:  # a full disk, a size limit: the frames may still fit
+            result.failures.append(("audio", _write_failure(wav, err)))
+    result.failures.extend(f for f in media.failures if f[0] == "frames")
+    if media.jpegs:
+        result.filled_frames = media.filled_frames
+        try:
+            frames_mod.write_frame_set(task.frame_dir, task.video_id, media.jpegs)
+            result.frames = WRITTEN
+        except OSError as err:
+            where = Path(task.frame_dir) / "frame_*" / f"{task.video_id}.jpg"
+            result.failures.append(("frames", _write_failure(where, err)))
 
 
 def extract_clip(path: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
