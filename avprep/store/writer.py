@@ -12,7 +12,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -20,16 +20,17 @@ import pyarrow as pa
 from avprep.atomic import atomic_path, write_text
 from avprep.complete import MISSING, jpeg_bytes_problem, wav_problem
 from avprep.errors import MediaError
-from avprep.layout import N_FRAMES, frame_paths
+from avprep.layout import frame_paths
 from avprep.safeid import unsafe_reason
 from avprep.store.manifest import PARTS_DIR, Failure, ShardInfo, sha256_of, shard_name
-from avprep.store.schema import SHARD_SCHEMA
+from avprep.store.schema import FRAME_COLUMNS, SHARD_SCHEMA
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 BATCH_ROWS = 64
 
 EntryRow = Tuple[int, str, str, str, str]  # list index, video_id, wav, video_path, labels
+ShardRow = Tuple[int, str, Union[dict, str]]  # list index, video_id, columns or why left out
 
 
 @dataclass
@@ -47,8 +48,34 @@ class ShardJob:
 
 def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) -> ShardInfo:
     """Write shard ``job.number`` (atomically) and its record in ``.parts/``; return its info."""
-    folder = Path(job.folder)
-    final = folder / shard_name(job.number)
+
+    def rows() -> Iterator[ShardRow]:
+        for row in job.rows:
+            reason = job.skip.get(row[0])
+            if reason is None:
+                try:
+                    yield row[0], row[1], _read_clip(row, job.label_index, job.fbank)
+                    continue
+                except MediaError as err:
+                    reason = err.message if err.path is None else f"{err.message}: {err.path}"
+            yield row[0], row[1], reason or "unreadable"
+
+    return write_rows(Path(job.folder), job.number, job.first_entry, len(job.rows), rows(),
+                      on_entry)
+
+
+def write_rows(folder: Path, number: int, first_entry: int, entries: int,
+               rows: Iterable[ShardRow], on_entry: Optional[Callable[[], None]] = None,
+               extra: Optional[dict] = None) -> ShardInfo:
+    """Write shard ``number`` of ``folder`` from ``rows`` (atomically), then its record in
+    ``.parts/``; return its info.
+
+    ``rows`` holds, for each of the shard's ``entries`` list entries from ``first_entry`` on,
+    ``(entry, video_id, columns)`` with the row's column values (:func:`clip_columns`), or
+    ``(entry, video_id, reason)`` for an entry left out. ``extra`` (read once every row is
+    written) goes into the record too (:func:`read_record`).
+    """
+    final = folder / shard_name(number)
     failures: List[Failure] = []
     incomplete: List[dict] = []
     entries_of_rows: List[int] = []
@@ -56,24 +83,17 @@ def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) ->
     with atomic_path(final) as tmp:
         with pa.OSFile(os.fspath(tmp), "wb") as sink, \
                 pa.ipc.new_file(sink, SHARD_SCHEMA) as writer:
-            for row in job.rows:
-                reason = job.skip.get(row[0])
-                clip = None
-                if reason is None:
-                    try:
-                        clip = _read_clip(row, job.label_index, job.fbank)
-                    except MediaError as err:
-                        reason = err.message if err.path is None else f"{err.message}: {err.path}"
-                if clip is None:
-                    failures.append(Failure(row[0], row[1], reason or "unreadable"))
+            for entry, video_id, clip in rows:
+                if isinstance(clip, str):
+                    failures.append(Failure(entry, video_id, clip))
                 else:
-                    missing = [i for i in range(N_FRAMES) if clip[f"frame_{i}"] is None]
+                    missing = [i for i, name in enumerate(FRAME_COLUMNS) if clip[name] is None]
                     if missing:
-                        incomplete.append({"entry": row[0], "video_id": row[1],
+                        incomplete.append({"entry": entry, "video_id": video_id,
                                            "missing_frames": missing})
                     for name in SHARD_SCHEMA.names:
                         buffer[name].append(clip[name])
-                    entries_of_rows.append(row[0])
+                    entries_of_rows.append(entry)
                     if len(buffer["video_id"]) >= BATCH_ROWS:
                         _flush(writer, buffer)
                 if on_entry:
@@ -81,12 +101,13 @@ def write_shard(job: ShardJob, on_entry: Optional[Callable[[], None]] = None) ->
             _flush(writer, buffer)
         size = os.path.getsize(tmp)
         digest = sha256_of(tmp)
-    info = ShardInfo(name=final.name, first_entry=job.first_entry, entries=len(job.rows),
+    info = ShardInfo(name=final.name, first_entry=first_entry, entries=entries,
                      rows=len(entries_of_rows), bytes=size, sha256=digest, failures=failures,
                      incomplete=incomplete)
     record = info.to_json()
+    record.update(extra or {})
     record["row_entries"] = entries_of_rows
-    write_text(record_path(folder, job.number), json.dumps(record) + "\n")
+    write_text(record_path(folder, number), json.dumps(record) + "\n")
     return info
 
 
@@ -98,7 +119,7 @@ def record_path(folder: Path, number: int) -> Path:
 def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
                fbank_dtype: Optional[str]) -> dict:
     """One row's column values; :class:`MediaError` with the reason when it cannot be packed."""
-    from avprep.features import centred_fbank, pcm16_to_float, read_pcm16
+    from avprep.features import read_pcm16
 
     entry, video_id, wav, video_path, labels = row
     unsafe = unsafe_reason(video_id)
@@ -117,7 +138,7 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
     if problem is not None and problem != MISSING:  # a missing file: read_pcm16 says so
         raise MediaError(f"incomplete wav: {problem}", wav)
     pcm, rate = read_pcm16(wav)
-    frames = {}
+    frames: List[Optional[bytes]] = []
     for i, path in enumerate(frame_paths(video_path, video_id)):
         try:
             blob = path.read_bytes()
@@ -129,19 +150,30 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
             problem = jpeg_bytes_problem(blob[:2], blob[-2:]) if blob else "an empty file"
             if problem is not None:
                 raise MediaError(f"incomplete frame {i}: {problem}", path)
-        frames[f"frame_{i}"] = blob
-    if all(b is None for b in frames.values()):
+        frames.append(blob)
+    if all(b is None for b in frames):
         raise MediaError("no frames found", Path(video_path) / "frame_<i>" / f"{video_id}.jpg")
+    return clip_columns(video_id, entry, labels, indices, pcm, rate, frames, fbank_dtype)
+
+
+def clip_columns(video_id: str, list_index: int, labels: str,
+                 label_indices: Optional[List[int]], pcm: np.ndarray, rate: int,
+                 frames: Sequence[Optional[bytes]], fbank_dtype: Optional[str]) -> dict:
+    """One row's column values: ``pcm`` int16 ``[channels, samples]``, ``frames`` the JPEG
+    bytes (None where missing) in the order of the frame columns and, with ``fbank_dtype``,
+    the fbank computed from ``pcm`` as ``avprep pack --fbank`` stores it."""
+    from avprep.features import centred_fbank, pcm16_to_float
+
     fb_bytes, fb_frames = None, None
     if fbank_dtype is not None:
         fb = centred_fbank(pcm16_to_float(pcm), rate).numpy()
         fb_bytes = fb.astype(np.dtype(fbank_dtype).newbyteorder("<")).tobytes()
         fb_frames = fb.shape[0]
-    clip = {"video_id": video_id, "list_index": entry, "labels": labels,
-            "label_indices": indices, "sample_rate": rate, "channels": pcm.shape[0],
+    clip = {"video_id": video_id, "list_index": list_index, "labels": labels,
+            "label_indices": label_indices, "sample_rate": rate, "channels": pcm.shape[0],
             "pcm": np.ascontiguousarray(pcm.T).astype("<i2").tobytes(),
             "fbank_frames": fb_frames, "fbank": fb_bytes}
-    clip.update(frames)
+    clip.update(zip(FRAME_COLUMNS, frames))
     return clip
 
 
@@ -155,13 +187,17 @@ def _flush(writer, buffer: Dict[str, list]) -> None:
         values.clear()
 
 
+def read_record(folder: Path, number: int) -> dict:
+    """The record of shard ``number`` as :func:`write_rows` wrote it (``OSError``,
+    ``ValueError`` when it is missing or damaged)."""
+    return json.loads(record_path(folder, number).read_text(encoding="utf-8"))
+
+
 def finished_shard(folder: Path, number: int) -> Optional[ShardInfo]:
     """The record of shard ``number`` when both it and the shard file (same size) exist."""
     shard = folder / shard_name(number)
     try:
-        obj = json.loads(record_path(folder, number).read_text(encoding="utf-8"))
-        obj.pop("row_entries", None)
-        info = ShardInfo.from_json(obj)
+        info = ShardInfo.from_json(read_record(folder, number))
     except (OSError, ValueError, TypeError, KeyError):
         return None
     if not shard.is_file() or shard.stat().st_size != info.bytes:
@@ -171,5 +207,4 @@ def finished_shard(folder: Path, number: int) -> Optional[ShardInfo]:
 
 def row_entries(folder: Path, number: int) -> List[int]:
     """The list entries of shard ``number``'s rows, in row order, from its record."""
-    record = record_path(folder, number)
-    return list(json.loads(record.read_text(encoding="utf-8"))["row_entries"])
+    return list(read_record(folder, number)["row_entries"])
