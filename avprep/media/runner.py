@@ -15,7 +15,7 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple, Union
+from typing import Dict, Iterable, Iterator, List, Optional, Sequence, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK, is_stale_temp
 from avprep.complete import scan_media
@@ -125,26 +125,19 @@ class Plan:
     rejected: List[ClipResult] = field(default_factory=list)
 
 
-def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
-               frame_dir: Optional[PathLike], scheme: Optional[str] = None,
-               shard: Tuple[int, int] = (0, 1), threads: int = 0) -> Plan:
-    """Map each path to its id, keep this shard's, and reject unmappable and duplicate ids.
+def classify_inputs(paths: Iterable[PathLike], scheme: Optional[str] = None
+                    ) -> Iterator[Tuple[str, str, Optional[str]]]:
+    """``(path, video_id, reason)`` for each path in order: its id (the file name's stem where
+    it maps to no ``scheme`` id) and why it cannot be extracted (an unmappable name, an unsafe
+    id, an id already taken by an earlier path), or None.
 
-    The first path of an id (in input order) wins; later ones are rejected as duplicates.
+    The first path of an id (in input order) wins; later ones are duplicates.
     """
-    index, count = shard
-    plan = Plan()
     first: Dict[str, str] = {}
-    adir = os.fspath(audio_dir) if audio_dir is not None else None
-    fdir = os.fspath(frame_dir) if frame_dir is not None else None
     for path in paths:
         path = os.fspath(path)
         stem = video_id_of(path)
         video_id = to_list_id(stem, scheme)
-        if shard_of(video_id if video_id is not None else stem, count) != index:
-            continue
-        task = ClipTask(path=path, video_id=video_id if video_id is not None else stem,
-                        audio_dir=adir, frame_dir=fdir, threads=threads)
         reason = None
         if video_id is None:
             reason = f"file name {stem!r} does not map to a {scheme} id"
@@ -152,11 +145,29 @@ def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
             reason = f"unsafe video id {video_id!r}: {unsafe}"
         elif video_id in first:
             reason = f"duplicate id {video_id!r}: already taken by {first[video_id]}"
+        else:
+            first[video_id] = path
+        yield path, video_id if video_id is not None else stem, reason
+
+
+def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
+               frame_dir: Optional[PathLike], scheme: Optional[str] = None,
+               shard: Tuple[int, int] = (0, 1), threads: int = 0) -> Plan:
+    """Map each path to its id, keep this shard's, and reject unmappable and duplicate ids
+    (:func:`classify_inputs`)."""
+    index, count = shard
+    plan = Plan()
+    adir = os.fspath(audio_dir) if audio_dir is not None else None
+    fdir = os.fspath(frame_dir) if frame_dir is not None else None
+    for path, video_id, reason in classify_inputs(paths, scheme):
+        if shard_of(video_id, count) != index:  # every path of an id lands in one shard
+            continue
+        task = ClipTask(path=path, video_id=video_id, audio_dir=adir, frame_dir=fdir,
+                        threads=threads)
         if reason is not None:
             plan.rejected.append(failed_result(task, "id", reason))
-            continue
-        first[video_id] = path
-        plan.tasks.append(task)
+        else:
+            plan.tasks.append(task)
     return plan
 
 
@@ -212,6 +223,14 @@ def _resolved(path: PathLike, folders: Dict[str, str]) -> str:
     return os.path.join(folders[head], name)
 
 
+def check_log_outside(log_path: PathLike, *folders: Optional[PathLike]) -> None:
+    """Raise :class:`InputError` when the failure log would lie inside an output folder."""
+    for folder in folders:
+        if _inside(Path(log_path), folder):
+            raise InputError(f"the failure log must live outside the output folder {folder}",
+                             path=log_path)
+
+
 def _inside(path: Path, folder: Optional[PathLike]) -> bool:
     if folder is None:
         return False
@@ -245,9 +264,7 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     for folder in (audio_dir, frame_dir):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise InputError("output folder is a file", path=folder)
-        if _inside(log_path, folder):
-            raise InputError(f"the failure log must live outside the output folder {folder}",
-                             path=log_path)
+    check_log_outside(log_path, audio_dir, frame_dir)
     start = time.perf_counter()
     paths = find_inputs(source)
     check_outputs([("INPUT", source)], [("--log", log_path)])
@@ -326,4 +343,4 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
 
 
 __all__ = ["VIDEO_EXTENSIONS", "DEFAULT_CLIP_TIMEOUT", "find_inputs", "parse_shard", "shard_of",
-           "Plan", "plan_clips", "scan_outputs", "Summary", "run_extract"]
+           "Plan", "classify_inputs", "plan_clips", "check_log_outside", "scan_outputs", "Summary", "run_extract"]

@@ -74,8 +74,8 @@ class ShardInfo:
 
     @classmethod
     def from_json(cls, obj: Dict[str, Any]) -> "ShardInfo":
-        """Inverse of :meth:`to_json`."""
-        obj = dict(obj)
+        """Inverse of :meth:`to_json` (other keys, such as a shard record's, are ignored)."""
+        obj = {k: v for k, v in obj.items() if k in cls.__dataclass_fields__}
         obj["failures"] = [Failure(**f) for f in obj.get("failures", [])]
         obj.setdefault("incomplete", [])
         return cls(**obj)

@@ -15,7 +15,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Union
 
 import numpy as np
 import pyarrow as pa
@@ -99,7 +99,7 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     plan = {"entries": len(data), "shard_size": shard_size, "fbank": fbank,
             "source_sha256": fingerprint,
             "labels_sha256": _labels_fingerprint(label_set)}
-    _check_plan(folder / PARTS_DIR / "plan.json", plan, folder)
+    check_plan(folder / PARTS_DIR / "plan.json", plan, folder)
     remove_stale_temps(folder)
 
     ids = data.video_id
@@ -135,15 +135,15 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                     if on_shard:
                         on_shard(done[k])
         elif todo:
-            retries = _run_on_engine(engine, workers, address, (job(k) for k in todo), done,
-                                     bar, on_shard)
+            retries = run_on_engine(engine, workers, address, (job(k) for k in todo), done,
+                                    bar, on_shard)
     finally:
         bar.close()
         if not inline:
             remove_stale_temps(folder)  # what workers killed mid-shard left behind
 
     shards = [done[k] for k in numbers]
-    index = _write_index(folder, data, shards)
+    index = write_index(folder, data.video_id, shards)
     manifest = Manifest(entries=len(data), rows=sum(s.rows for s in shards),
                         shard_size=shard_size, fbank=fbank, source=source or "",
                         source_sha256=fingerprint, labels_csv=labels_csv, shards=shards,
@@ -153,21 +153,23 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                       retries=retries)
 
 
-def _run_on_engine(engine: str, workers: int, address: Optional[str], jobs: Iterable[ShardJob],
-                   done: Dict[int, ShardInfo], bar, on_shard) -> int:
-    """Write the shards of ``jobs`` with :func:`avprep.store.task.pack_shard` on an engine;
-    fill ``done``.
+def run_on_engine(engine: str, workers: int, address: Optional[str], jobs: Iterable[ShardJob],
+                  done: Dict[int, ShardInfo], bar, on_shard,
+                  fn: Optional[Callable[[Any], Any]] = None) -> int:
+    """Write the shards of ``jobs`` with ``fn`` (default :func:`avprep.store.task.pack_shard`)
+    on an engine; fill ``done``.
 
     Returns how many shards were run again after their worker died. When some shard could not be
     written, the others still finish and the first such error is raised at the end.
     """
     from avprep.store.dispatch import open_engine, run_jobs, window_size
-    from avprep.store.task import pack_shard
 
+    if fn is None:
+        from avprep.store.task import pack_shard as fn
     errors: List[AvprepError] = []
     runner = open_engine(engine, workers, address)
     try:
-        for outcome in run_jobs(runner, pack_shard, jobs, window_size(workers)):
+        for outcome in run_jobs(runner, fn, jobs, window_size(workers)):
             job: ShardJob = outcome.item
             result = outcome.value
             if outcome.error is not None or isinstance(result, AvprepError):
@@ -189,7 +191,9 @@ def _run_on_engine(engine: str, workers: int, address: Optional[str], jobs: Iter
     return retries
 
 
-def _write_index(folder: Path, data, shards: Sequence[ShardInfo]) -> dict:
+def write_index(folder: Path, ids: Sequence[str], shards: Sequence[ShardInfo]) -> dict:
+    """Write ``index.arrow`` for ``shards`` (``ids``: the video id of every list entry) from
+    the shards' records; return its manifest entry."""
     entries: List[int] = []
     shard_of: List[int] = []
     offsets: List[int] = []
@@ -201,8 +205,8 @@ def _write_index(folder: Path, data, shards: Sequence[ShardInfo]) -> dict:
         entries.extend(rows)
         shard_of.extend([k] * len(rows))
         offsets.extend(range(len(rows)))
-    ids = pa.array([data.video_id[i] for i in entries], type=pa.string())
-    table = pa.table([ids, pa.array(entries, pa.int64()), pa.array(shard_of, pa.int32()),
+    row_ids = pa.array([ids[i] for i in entries], type=pa.string())
+    table = pa.table([row_ids, pa.array(entries, pa.int64()), pa.array(shard_of, pa.int32()),
                       pa.array(offsets, pa.int32())], schema=INDEX_SCHEMA)
     final = folder / INDEX_NAME
     with atomic_path(final) as tmp:
@@ -244,7 +248,9 @@ def _labels_fingerprint(label_set) -> Optional[str]:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _check_plan(path: Path, plan: dict, folder: Path) -> None:
+def check_plan(path: Path, plan: dict, folder: Path) -> None:
+    """Write ``plan`` to ``path`` in a new or empty ``folder``; :class:`InputError` when the
+    folder holds a pack of another plan, or other files and no plan."""
     if path.is_file():
         try:
             old = json.loads(path.read_text(encoding="utf-8"))
@@ -252,7 +258,7 @@ def _check_plan(path: Path, plan: dict, folder: Path) -> None:
             old = None
         if old != plan:
             differs = sorted(k for k in plan if old is None or old.get(k) != plan[k])
-            raise InputError("folder holds a pack of another list or other options "
+            raise InputError("folder holds a pack of another input or other options "
                              f"({', '.join(differs)} differ); use a new folder", folder)
         return
     # .parts without a plan is what a run killed right after creating it leaves
