@@ -7,7 +7,7 @@ import sys
 
 from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
                         default_workers)
-from avprep.errors import InputError
+from avprep.errors import InputError, WriteError
 from avprep.constants import DEFAULT_CLIP_TIMEOUT  # light: no decoders
 
 
@@ -38,6 +38,19 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         (the image the original loader would have read). --shard i/N takes the clips whose id
         hashes to i of N, so N copies can run with no coordination (e.g. a SLURM array).
 
+        With --pack DIR the clips go straight into a pack (as avprep pack writes one, Arrow
+        shards of --shard-size clips, an index and a manifest) and no loose file is written:
+        a few thousand files for AudioSet-2M instead of millions. Each shard holds the same wav
+        samples and the same JPEG bytes that A and F would hold and, with --fbank, each clip's
+        fbank as avprep pack --fbank stores it. Shard k holds the videos k*S .. (k+1)*S-1 of
+        INPUT in order; a re-run with the same INPUT keeps every finished shard and writes the
+        rest (another INPUT or other options are refused). --workers writes that many shards
+        at once (--engine ray: as Ray tasks); --shard i/N writes the shards k with k % N == i,
+        and the run that finds every shard finished writes the index and manifest. Failures are
+        logged as without --pack (default log: DIR.extract-failures.jsonl). avprep unpack
+        writes the loose layout back; avprep build-list --pack makes lists that point into it.
+        --clip-timeout does not apply to --pack (a shard is one job).
+
         Exit status: 0 every clip succeeded; 1 some failed (the rest were written); 2 unusable
         input.
         """,
@@ -45,6 +58,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         avprep extract videos/ --audio-dir out/audio --frame-dir out/frames --workers 8
         avprep extract list.txt --audio-dir out/audio --frame-dir out/frames \\
             --ids audioset --shard $SLURM_ARRAY_TASK_ID/$SLURM_ARRAY_TASK_COUNT
+        avprep extract videos/ --ids audioset --pack out/pack --fbank --workers 8
         """,
         _extract)
     p.add_argument("input", metavar="INPUT", help="folder of videos, or a text file of paths")
@@ -64,6 +78,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                    help="process only shard i of N (0 <= i < N), chosen by a hash of the id")
     p.add_argument("--ids", choices=("audioset", "vggsound"),
                    help="map download file names to AudioSet or VGGSound list ids")
+    p.add_argument("--pack", metavar="DIR",
+                   help="write the clips into a pack folder DIR instead of A and F")
+    p.add_argument("--fbank", nargs="?", const="float32", choices=("float32", "float16"),
+                   help="with --pack: also store each clip's fbank (bare --fbank: float32)")
+    p.add_argument("--shard-size", type=int, metavar="N",
+                   help="with --pack: videos per shard (default 1000)")
     add_engine_options(p)
     p.add_argument("--clip-timeout", type=float, default=DEFAULT_CLIP_TIMEOUT, metavar="S",
                    help="seconds one clip may take before its worker is stopped and the clip "
@@ -74,6 +94,10 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 def _extract(args: argparse.Namespace) -> int:
     from avprep.media.runner import parse_shard, run_extract
 
+    if args.pack is not None:
+        return _extract_pack(args)
+    if args.fbank is not None or args.shard_size is not None:
+        raise InputError("--fbank and --shard-size need --pack DIR")
     audio_dir = args.audio_dir if args.only != "frames" else None
     frame_dir = args.frame_dir if args.only != "audio" else None
     if args.only != "frames" and not args.audio_dir:
@@ -90,3 +114,24 @@ def _extract(args: argparse.Namespace) -> int:
                           address=args.address)
     print(f"avprep extract: {summary.line()}", file=sys.stderr)
     return 1 if summary.failed else 0
+
+
+def _extract_pack(args: argparse.Namespace) -> int:
+    from avprep.media.runner import parse_shard
+    from avprep.store.from_videos import pack_videos
+    from avprep.store.pack import DEFAULT_SHARD_SIZE
+
+    if args.audio_dir or args.frame_dir or args.only:
+        raise InputError("--pack DIR takes no --audio-dir, --frame-dir or --only (a pack holds "
+                         "both; avprep unpack writes them out)")
+    shard = parse_shard(args.shard)
+    check_engine_options(args)
+    try:
+        result = pack_videos(args.input, args.pack, scheme=args.ids, shard=shard,
+                             shard_size=args.shard_size or DEFAULT_SHARD_SIZE, fbank=args.fbank, workers=args.workers,
+                             engine=args.engine, address=args.address, log_path=args.log)
+    except OSError as err:  # a full disk or a size limit: finished shards stay, a re-run resumes
+        raise WriteError(f"pack stopped: {err.strerror or err}",
+                         err.filename or args.pack) from None
+    print(f"avprep extract: {result.line()}", file=sys.stderr)
+    return 1 if result.failed else 0
