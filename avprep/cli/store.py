@@ -1,4 +1,5 @@
-"""``avprep pack``: pack a data list's clips into Arrow shards; ``avprep pack --verify DIR``."""
+"""``avprep pack``: pack a data list's clips into Arrow shards; ``avprep pack --verify DIR``;
+``avprep unpack``: a pack back into the loose layout."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from avprep.safetext import shown
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
-    """Add ``pack``."""
+    """Add ``pack`` and ``unpack``."""
     p = add_command(
         subparsers, "pack",
         "pack a list's wavs and frames (and optionally fbanks) into Arrow shards; verify a pack",
@@ -67,6 +68,29 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     add_engine_options(p)
     p.add_argument("--verify", metavar="DIR", help="verify the pack in DIR instead of packing")
 
+    p = add_command(
+        subparsers, "unpack",
+        "write a pack's clips back as A/<id>.wav and F/frame_<i>/<id>.jpg",
+        """
+        Write every clip of the pack in DIR in the loose layout, for tools that read files:
+        A/<id>.wav (a plain 16-bit PCM wav of the stored samples, as avprep extract writes it)
+        and F/frame_<i>/<id>.jpg (the stored JPEG bytes). A pack made with avprep extract
+        --pack unpacks to exactly the files avprep extract would have written, byte for byte.
+        Each file is written under a temporary name and renamed; outputs already complete are
+        kept as they are, so a killed run continues where it stopped. A frame the pack lacks
+        is not written.
+
+        Exit status: 0 done; 2 unusable input (not a finished pack) or an output that cannot
+        be written.
+        """,
+        """
+        avprep unpack out/pack/as20k --audio-dir out/audio --frame-dir out/frames
+        """,
+        _unpack)
+    p.add_argument("pack", metavar="DIR", help="pack folder to unpack")
+    p.add_argument("--audio-dir", metavar="A", help="folder for <id>.wav")
+    p.add_argument("--frame-dir", metavar="F", help="folder for frame_<i>/<id>.jpg")
+
 
 def _pack(args: argparse.Namespace) -> int:
     if args.verify:
@@ -114,3 +138,16 @@ def _verify(folder: str) -> int:
         return 0
     print(f"{len(report.problems)} problems in {folder}", file=sys.stderr)
     return 1
+
+
+def _unpack(args: argparse.Namespace) -> int:
+    from avprep.outputs import check_outputs, folder_files
+    from avprep.store.unpack import unpack
+
+    if not args.audio_dir and not args.frame_dir:
+        raise InputError("unpack needs --audio-dir A, --frame-dir F, or both")
+    check_outputs(folder_files("DIR", args.pack), [],
+                  owned=[("--audio-dir", args.audio_dir), ("--frame-dir", args.frame_dir)])
+    result = unpack(args.pack, args.audio_dir, args.frame_dir)
+    print(f"avprep unpack: {result.line()}", file=sys.stderr)
+    return 0
