@@ -1,7 +1,8 @@
 """Where extracted media live: ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``.
 
 This is the layout the original CAV-MAE scripts write and its loader reads; a list entry's
-``video_path`` is the ``frame_dir``. Every path made from an id goes through the safety check.
+``video_path`` is the ``frame_dir``. An entry whose clip is in a pack points into it instead
+(:data:`PACK_SCHEME`). Every path made from an id goes through the safety check.
 What makes an output complete (not merely present) is :mod:`avprep.complete`'s one check.
 """
 
@@ -16,8 +17,12 @@ from avprep.safeid import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["N_FRAMES", "SAMPLE_RATE", "wav_path", "frame_path", "frame_paths", "missing_frames",
-           "has_audio", "has_media"]
+__all__ = ["N_FRAMES", "SAMPLE_RATE", "PACK_SCHEME", "wav_path", "frame_path", "frame_paths",
+           "missing_frames", "has_audio", "has_media", "pack_ref", "pack_wav_ref"]
+
+#: how a list entry points into a pack folder: ``video_path`` is ``pack://<folder>`` (the
+#: folder's absolute path) and ``wav`` is ``pack://<folder>#<video_id>``
+PACK_SCHEME = "pack://"
 
 
 def wav_path(audio_dir: PathLike, video_id: str) -> Path:
@@ -50,3 +55,15 @@ def has_audio(audio_dir: PathLike, video_id: str) -> bool:
 def has_media(audio_dir: PathLike, frame_dir: PathLike, video_id: str) -> bool:
     """Whether the wav and all ten frames of ``video_id`` are complete."""
     return has_audio(audio_dir, video_id) and not missing_frames(frame_dir, video_id)
+
+
+def pack_ref(folder: PathLike) -> str:
+    """The ``video_path`` of a list entry whose clip is in the pack ``folder``:
+    ``pack://`` and the folder's absolute path."""
+    return PACK_SCHEME + os.path.abspath(os.fspath(folder))
+
+
+def pack_wav_ref(folder: PathLike, video_id: str) -> str:
+    """The ``wav`` of a list entry whose clip is row ``video_id`` of the pack ``folder``:
+    ``pack://<folder>#<video_id>``."""
+    return f"{pack_ref(folder)}#{video_id}"

@@ -16,7 +16,7 @@ from avprep.cli import (add_command, add_engine_options, add_option, check_engin
                         default_workers)
 from avprep.errors import InputError
 from avprep.manifests import DATASETS
-from avprep.outputs import check_outputs
+from avprep.outputs import check_outputs, folder_files
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -132,6 +132,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         ("accounting") and per class as columns of <name>_coverage.csv, and each id's cause in
         <name>_missing.csv (video_id, cause, reason).
 
+        With --pack DIR (a pack from avprep extract --pack or avprep pack) in place of
+        --audio-dir and --frame-dir, the entries kept are those the pack holds with every frame
+        (read from its index and manifest, no media opened), and they point into the pack:
+        `video_path` is pack://<DIR> and `wav` pack://<DIR>#<video_id>, DIR absolute. The
+        Dataset (and avprep train) reads such a list from the pack.
+
         The label CSV (for recomputed weights and the coverage report) defaults to the single
         class_labels_indices*.csv beside the released list.
 
@@ -147,12 +153,17 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
             --audio-dir out/audio --frame-dir out/frames -o out/lists/audioset_2m_cleaned.json \\
             --weights lists/audioset_2m_cleaned_weight.csv \\
             --weights-out out/lists/audioset_2m_cleaned_weight.csv --report out/report
+        avprep build-list --released lists/audioset_2m_cleaned.json --pack out/pack \\
+            -o out/lists/audioset_2m_cleaned.json
         """,
         _build_list)
     p.add_argument("--released", required=True, metavar="RELEASED.json",
                    help="the released JSON list")
-    p.add_argument("--audio-dir", required=True, metavar="A", help="folder of <id>.wav")
-    p.add_argument("--frame-dir", required=True, metavar="F", help="folder of frame_<i>/<id>.jpg")
+    p.add_argument("--audio-dir", metavar="A", help="folder of <id>.wav")
+    p.add_argument("--frame-dir", metavar="F", help="folder of frame_<i>/<id>.jpg")
+    p.add_argument("--pack", metavar="DIR",
+                   help="a pack folder holding the clips (in place of --audio-dir and "
+                        "--frame-dir)")
     p.add_argument("-o", "--output", required=True, metavar="OUT.json",
                    help="the local list to write")
     add_option(p, "--labels", metavar="CSV",
@@ -278,11 +289,14 @@ def _build_list(args: argparse.Namespace) -> int:
     from avprep.lists.build import build_list, report_paths, write_build
     from avprep.prepare.report import format_build, unusable_build_notes
 
+    if (args.pack is None) == (args.audio_dir is None or args.frame_dir is None):
+        raise InputError("build-list needs --audio-dir A and --frame-dir F, or --pack DIR")
     released_path = Path(args.released)
     label_guess = Path(args.labels) if args.labels else None
     report = report_paths(args.report, Path(args.output).stem) if args.report else {}
     check_outputs([("--released", args.released), ("--labels", label_guess),
-                   ("--weights", args.weights), *accounting_inputs(args)],
+                   ("--weights", args.weights), *accounting_inputs(args),
+                   *folder_files("--pack", args.pack)],
                   [("-o", args.output), ("--weights-out", args.weights_out),
                    *(("--report", path) for path in report.values())])
     released = read_list(released_path)
@@ -306,7 +320,8 @@ def _build_list(args: argparse.Namespace) -> int:
     result = build_list(released, args.audio_dir, args.frame_dir, labels=labels,
                         weights=weights_wanted, released_weights=released_weights,
                         keep_released_weights=args.keep_released_weights,
-                        released_weights_path=args.weights, source=released_path)
+                        released_weights_path=args.weights, source=released_path,
+                        pack=args.pack)
     account = account_of(args, result.missing_ids)
     sources = {"released": str(released_path.resolve())}
     if label_path is not None:
@@ -323,7 +338,7 @@ def _build_list(args: argparse.Namespace) -> int:
             print(line)
     if result.download_named is not None:
         print(f"avprep build-list: {result.download_named.note(args.audio_dir)}", file=sys.stderr)
-    notes = unusable_build_notes(result, args.audio_dir, args.frame_dir)
+    notes = unusable_build_notes(result, args.audio_dir, args.frame_dir, pack=args.pack)
     for text in notes:
         print(f"avprep build-list: {text}", file=sys.stderr)
     return 1 if notes else 0

@@ -72,7 +72,13 @@ class LooseClip(Clip):
 
 
 class LooseSource:
-    """The entries of a JSON data list (a path or an ``avprep.lists.DataList``)."""
+    """The entries of a JSON data list (a path or an ``avprep.lists.DataList``).
+
+    Entries that point into a pack (``video_path`` ``pack://<folder>``, ``wav``
+    ``pack://<folder>#<video_id>``, as ``avprep build-list --pack`` writes them) are read from
+    that pack, with the list's labels; each such entry's row is found once, when the source is
+    made. An entry whose id the pack lacks reads as a clip whose files are missing.
+    """
 
     kind = "list"
 
@@ -80,23 +86,120 @@ class LooseSource:
         from avprep.lists import read_list
         self.path = None if hasattr(data, "video_id") else os.fspath(data)  # type: ignore[arg-type]
         self.data = read_list(self.path) if self.path is not None else data
+        self._packs = _PackRows.of(self.data, self.path)
 
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
 
-    def clip(self, index: int) -> LooseClip:
+    def clip(self, index: int) -> Clip:
         """Entry ``index``."""
         e = self.data[index]  # type: ignore[index]
+        if self._packs is not None:
+            found = self._packs.record(index)
+            if found is not None:
+                record, folder = found
+                return PackClip(record, folder, int(record.row), labels=e.labels)
         return LooseClip(e.video_id, e.wav, e.video_path, e.labels)
+
+
+class _PackRows:
+    """For each entry of a list, its pack and row there (-1: not in a pack, or not packed)."""
+
+    def __init__(self, folders: List[str], which: np.ndarray, rows: np.ndarray):
+        self.folders = folders
+        self.which = which  # entry -> index into folders, -1 for a loose entry
+        self.rows = rows  # entry -> row in its pack, -1 when the pack lacks it
+        self._stores: List[Optional[object]] = [None] * len(folders)
+        self._pid: Optional[int] = None
+
+    @classmethod
+    def of(cls, data: object, source: Optional[str]) -> "Optional[_PackRows]":
+        """The pack rows of ``data``'s entries, or None when no entry points into a pack;
+        :class:`InputError` (naming the entry) for a ``wav`` that does not match its
+        ``video_path`` and id, or a pack folder that cannot be opened."""
+        import pyarrow.compute as pc
+        from avprep.layout import PACK_SCHEME
+
+        video_path = _plain_strings(data.arrow_column("video_path"))  # type: ignore[attr-defined]
+        in_pack = pc.starts_with(video_path, PACK_SCHEME)
+        if not pc.any(in_pack).as_py():
+            return None
+        ids = _plain_strings(data.arrow_column("video_id"))  # type: ignore[attr-defined]
+        wav = _plain_strings(data.arrow_column("wav"))  # type: ignore[attr-defined]
+        expected = pc.binary_join_element_wise(video_path, ids, "#")
+        bad = pc.and_(in_pack, pc.invert(pc.equal(wav, expected)))
+        if pc.any(bad).as_py():
+            entry = int(pc.index(bad, True).as_py())
+            raise InputError(f"wav {wav[entry].as_py()!r} does not point at entry "
+                             f"{ids[entry].as_py()!r} of the pack {video_path[entry].as_py()!r} "
+                             "(pack://<folder>#<video_id>)", source, entry)
+        refs = pc.unique(pc.filter(video_path, in_pack)).to_pylist()
+        which = np.full(len(ids), -1, dtype=np.int32)
+        rows = np.full(len(ids), -1, dtype=np.int64)
+        folders, stores = [], []
+        for k, ref in enumerate(refs):
+            folder = ref[len(PACK_SCHEME):]
+            folders.append(folder)
+            mask = pc.equal(video_path, ref)
+            entries = np.flatnonzero(mask.to_numpy(zero_copy_only=False))
+            store = _open_pack(folder, source, int(entries[0]))
+            stores.append(store)
+            found = pc.index_in(pc.filter(ids, mask), value_set=store.id_column)
+            which[entries] = k
+            rows[entries] = found.fill_null(-1).to_numpy().astype(np.int64)
+        made = cls(folders, which, rows)
+        made._stores, made._pid = stores, os.getpid()
+        return made
+
+    def record(self, index: int):
+        """``(record, folder)`` of entry ``index``, or None when it is not in a pack."""
+        k = int(self.which[index])
+        row = int(self.rows[index])
+        if k < 0 or row < 0:
+            return None
+        if self._pid != os.getpid():  # a DataLoader worker opens its own stores
+            self._stores = [None] * len(self.folders)
+            self._pid = os.getpid()
+        store = self._stores[k]
+        if store is None:
+            from avprep.store import open_store
+            store = self._stores[k] = open_store(self.folders[k])
+        return store[row], self.folders[k]  # type: ignore[index]
+
+    def __getstate__(self) -> dict:
+        state = dict(self.__dict__)
+        state["_stores"] = [None] * len(self.folders)
+        state["_pid"] = None
+        return state
+
+
+def _plain_strings(column):
+    """A list column as one plain Arrow string array."""
+    import pyarrow as pa
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    return column
+
+
+def _open_pack(folder: str, source: Optional[str], entry: int):
+    from avprep.errors import AvprepError
+    from avprep.store import open_store
+    try:
+        return open_store(folder)
+    except AvprepError as err:
+        raise InputError(f"entry points into a pack that cannot be opened: {err.message}",
+                         err.path or folder, entry) from None
 
 
 class PackClip(Clip):
     """A clip of a pack: one stored record."""
 
-    def __init__(self, record: object, pack_dir: str, index: int):
+    def __init__(self, record: object, pack_dir: str, index: int, labels: Optional[str] = None):
         self.record = record
         self.video_id = str(record.video_id)  # type: ignore[attr-defined]
-        self.labels = str(record.labels)  # type: ignore[attr-defined]
+        self.labels = str(record.labels if labels is None else labels)  # type: ignore[attr-defined]
         self.pack_dir, self.index = pack_dir, index
 
     def waveform(self) -> Tuple[torch.Tensor, int]:
@@ -121,9 +224,10 @@ class PackClip(Clip):
 
     def frame(self, index: int) -> Optional[bytes]:
         frames = getattr(self.record, "frames", None)
-        if frames is None or index >= len(frames) or not frames[index]:
+        if frames is None or index >= len(frames):
             return None
-        return bytes(frames[index])
+        jpeg = frames[index]  # a pack's record reads this frame alone
+        return bytes(jpeg) if jpeg else None
 
     def wav_name(self) -> str:
         return f"{self.pack_dir} (row {self.index} audio)"

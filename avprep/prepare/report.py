@@ -208,16 +208,19 @@ def format_build(name: str, result: BuildResult) -> str:
     return line
 
 
-def unusable_build_notes(result: BuildResult, audio_dir: PathLike,
-                         frame_dir: PathLike) -> List[str]:
+def unusable_build_notes(result: BuildResult, audio_dir: Optional[PathLike],
+                         frame_dir: Optional[PathLike],
+                         pack: Optional[PathLike] = None) -> List[str]:
     """What is wrong with a written list (empty when nothing): released ids that cannot name a
-    file (left out), or no released entry with local media under ``audio_dir``/``frame_dir``."""
+    file (left out), or no released entry with local media under ``audio_dir``/``frame_dir``
+    (in ``pack``)."""
     notes = []
     if result.unsafe:
         first = result.unsafe[0]
         notes.append(f"{len(result.unsafe)} released entries have ids that cannot name a file "
                      f"and were left out (first: entry {first[0]} '{shown(first[1])}': {first[2]})")
     if len(result.kept) == 0 and result.released_count > 0:
+        where = f"in the pack {pack}" if pack is not None else f"under {audio_dir} and {frame_dir}"
         notes.append(f"none of the {result.released_count} released entries has local media "
-                     f"under {audio_dir} and {frame_dir}")
+                     f"{where}")
     return notes

@@ -10,7 +10,7 @@ from __future__ import annotations
 import bisect
 import collections
 import os
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Dict, List, Optional, Union
 
@@ -24,35 +24,115 @@ from avprep.store.schema import FBANK_BINS, FRAME_COLUMNS
 PathLike = Union[str, "os.PathLike[str]"]
 
 
-@dataclass(frozen=True)
 class Record:
-    """One packed clip.
+    """One packed clip, read from the mapped shard on access: a sample that uses one frame and
+    the stored fbank builds only those.
 
     ``pcm``: int16 ``[channels, samples]`` exactly as in the wav (a read-only view of the mapped
-    shard); ``frames``: ten JPEG files' bytes as written, None for a frame that was missing;
-    ``fbank``: float32 ``[frames, 128]`` un-padded and un-normalized, or None when packed without
-    ``--fbank``; ``label_indices``: class indices when packed with ``--labels``.
+    shard); ``frames``: the JPEG files' bytes as written, one per frame column, None for a frame
+    that was missing (a sequence that reads a frame when it is indexed); ``fbank``: float32
+    ``[frames, 128]`` un-padded and un-normalized, or None when packed without ``--fbank``;
+    ``label_indices``: class indices when packed with ``--labels``.
     """
 
-    video_id: str
-    labels: str
-    label_indices: Optional[List[int]]
-    list_index: int
-    row: int
-    sample_rate: int
-    pcm: np.ndarray
-    frames: List[Optional[bytes]]
-    fbank: Optional[np.ndarray]
+    __slots__ = ("video_id", "list_index", "row", "_batch", "_r", "_columns", "_fbank_dtype")
+
+    def __init__(self, video_id: str, list_index: int, row: int, batch: pa.RecordBatch, r: int,
+                 columns: Dict[str, int], fbank_dtype: Optional[np.dtype]):
+        self.video_id = video_id
+        self.list_index = list_index
+        self.row = row
+        self._batch, self._r, self._columns = batch, r, columns
+        self._fbank_dtype = fbank_dtype
+
+    def _value(self, name: str):
+        return self._batch.column(self._columns[name])[self._r]
+
+    @property
+    def labels(self) -> str:
+        """The comma-joined label string."""
+        return self._value("labels").as_py()
+
+    @property
+    def label_indices(self) -> Optional[List[int]]:
+        """The class indices (packed with ``--labels``), else None."""
+        return self._value("label_indices").as_py()
+
+    @property
+    def sample_rate(self) -> int:
+        """The wav's sample rate."""
+        return self._value("sample_rate").as_py()
+
+    @property
+    def pcm(self) -> np.ndarray:
+        """int16 ``[channels, samples]``, a read-only view of the mapped shard."""
+        channels = self._value("channels").as_py()
+        pcm = np.frombuffer(self._value("pcm").as_buffer(), dtype="<i2")
+        return pcm.reshape(-1, channels).T
+
+    @property
+    def frames(self) -> "Frames":
+        """The frames' JPEG bytes (None where missing), each read when indexed."""
+        return Frames(self)
+
+    def frame(self, index: int) -> Optional[bytes]:
+        """The JPEG bytes of frame ``index``, or None where it was missing."""
+        value = self._value(FRAME_COLUMNS[index])
+        return value.as_py() if value.is_valid else None
+
+    @property
+    def fbank(self) -> Optional[np.ndarray]:
+        """float32 ``[frames, 128]`` (a copy), or None when not stored."""
+        if self._fbank_dtype is None:
+            return None
+        blob = self._value("fbank")
+        if not blob.is_valid:
+            return None
+        fb = np.frombuffer(blob.as_buffer(), dtype=self._fbank_dtype)
+        return fb.reshape(self._value("fbank_frames").as_py(), FBANK_BINS).astype(np.float32)
 
     def label_list(self) -> List[str]:
         """The labels as a list of mids."""
-        return self.labels.split(",") if self.labels else []
+        labels = self.labels
+        return labels.split(",") if labels else []
 
     def waveform(self):
         """The audio as ``torchaudio.load`` (and :func:`avprep.features.load_wav`) returns it."""
         from avprep.features import pcm16_to_float
 
         return pcm16_to_float(self.pcm)
+
+    def __repr__(self) -> str:
+        return f"Record({self.video_id!r}, row={self.row}, list_index={self.list_index})"
+
+
+class Frames(Sequence):
+    """The frames of one :class:`Record`: ``frames[i]`` reads frame ``i`` only; a slice gives a
+    list; equal to a list of the same bytes."""
+
+    __slots__ = ("_record",)
+
+    def __init__(self, record: Record):
+        self._record = record
+
+    def __len__(self) -> int:
+        return len(FRAME_COLUMNS)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self._record.frame(i) for i in range(len(FRAME_COLUMNS))[index]]
+        n = len(FRAME_COLUMNS)
+        if not -n <= index < n:
+            raise IndexError(f"frame {index} out of range for {n} frames")
+        return self._record.frame(index % n)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (Frames, list, tuple)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"Frames({self._record.video_id!r}, {len(self)} frames)"
 
 
 class _Shard:
@@ -125,6 +205,11 @@ class Store:
         return self._ids.to_pylist()
 
     @property
+    def id_column(self) -> pa.Array:
+        """The ids in row order, as one Arrow string array."""
+        return self._ids
+
+    @property
     def has_fbank(self) -> bool:
         """Whether the rows carry a stored fbank."""
         return self._fbank_dtype is not None
@@ -190,30 +275,14 @@ class Store:
         number = int(self._shard[row])
         shard = self._shard_for(number)
         batch, r = shard.locate(int(self._offset[row]))
-        col = shard.columns
-
-        def value(name):
-            return batch.column(col[name])[r]
-
-        video_id = value("video_id").as_py()
-        if video_id != self._ids[row].as_py():
+        video_id = batch.column(shard.columns["video_id"])[r].as_py()
+        expected = self._ids[row].as_py()
+        if video_id != expected:
             raise IntegrityError(f"row {row}: shard holds {video_id!r}, index says "
-                                 f"{self._ids[row].as_py()!r} (run avprep pack --verify)",
+                                 f"{expected!r} (run avprep pack --verify)",
                                  self.folder / self._names[number])
-        channels = value("channels").as_py()
-        pcm = np.frombuffer(value("pcm").as_buffer(), dtype="<i2")
-        pcm = pcm.reshape(-1, channels).T
-        fb = None
-        if self._fbank_dtype is not None:
-            blob = value("fbank")
-            if blob.is_valid:
-                fb = np.frombuffer(blob.as_buffer(), dtype=self._fbank_dtype)
-                fb = fb.reshape(value("fbank_frames").as_py(), FBANK_BINS).astype(np.float32)
-        indices = value("label_indices").as_py()
-        return Record(video_id=video_id, labels=value("labels").as_py(),
-                      label_indices=indices, list_index=int(self._list_index[row]), row=row,
-                      sample_rate=value("sample_rate").as_py(), pcm=pcm,
-                      frames=[value(name).as_py() for name in FRAME_COLUMNS], fbank=fb)
+        return Record(video_id, int(self._list_index[row]), row, batch, r, shard.columns,
+                      self._fbank_dtype)
 
 
 def _read_index(path: Path) -> pa.Table:
