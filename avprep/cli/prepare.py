@@ -287,6 +287,7 @@ def _prepare(args: argparse.Namespace) -> int:
 def _build_list(args: argparse.Namespace) -> int:
     from avprep.lists import read_labels, read_list, read_weights
     from avprep.lists.build import build_list, report_paths, write_build
+    from avprep.store.index import PackIndex
     from avprep.prepare.report import format_build, unusable_build_notes
 
     if (args.pack is None) == (args.audio_dir is None or args.frame_dir is None):
@@ -321,7 +322,7 @@ def _build_list(args: argparse.Namespace) -> int:
                         weights=weights_wanted, released_weights=released_weights,
                         keep_released_weights=args.keep_released_weights,
                         released_weights_path=args.weights, source=released_path,
-                        pack=args.pack)
+                        media=PackIndex(args.pack) if args.pack is not None else None)
     account = account_of(args, result.missing_ids)
     sources = {"released": str(released_path.resolve())}
     if label_path is not None:

@@ -18,8 +18,8 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import (TYPE_CHECKING, Collection, Dict, Iterable, List, Optional, Sequence, Set,
-                    Tuple, Union)
+from typing import (TYPE_CHECKING, Collection, Dict, Iterable, List, Optional, Protocol,
+                    Sequence, Set, Tuple, Union)
 
 import numpy as np
 
@@ -27,7 +27,6 @@ from avprep import atomic
 from avprep.atomic import TMP_MARK
 from avprep.errors import InputError
 from avprep.complete import WAV_SUFFIX, scan_media
-from avprep.layout import pack_ref, pack_wav_ref
 from avprep.lists import DataList, LabelSet, compute_weights, write_list, write_weights
 from avprep.lists.ids import SCHEMES, to_list_id, unsafe_reason
 from avprep.progress import progress
@@ -72,41 +71,16 @@ class MediaIndex:
         frames_abs = os.path.abspath(os.fspath(self.frame_dir))
         return [os.path.join(audio_abs, f"{vid}.wav") for vid in ids], [frames_abs] * len(ids)
 
-    def where(self) -> str:
-        """Where the media are, for messages."""
-        return f"under {self.audio_dir} and {self.frame_dir}"
 
-
-class PackIndex:
-    """Which ids a pack folder holds with every frame (its index, less the entries its manifest
-    lists as packed with frames missing), and where a list entry points for them
-    (:func:`avprep.layout.pack_wav_ref`): the same questions as :class:`MediaIndex`, answered
-    from two small files instead of the media."""
-
-    def __init__(self, folder: PathLike):
-        from avprep.store import open_store
-
-        self.folder = Path(folder)
-        store = open_store(folder)
-        lacking = {item["video_id"] for item in store.manifest.incomplete}
-        self._complete = set(store.video_ids) - lacking
-        self.broken: Dict[str, str] = {}
+class MediaSource(Protocol):
+    """What :func:`build_list` asks of where the clips are (:class:`MediaIndex`, or a pack's
+    :class:`avprep.store.index.PackIndex`)."""
 
     def has_media(self, video_id: str) -> bool:
-        """Whether the pack holds ``video_id`` with every frame."""
-        return video_id in self._complete
-
-    def ids(self) -> Set[str]:
-        """Every id the pack holds with every frame."""
-        return set(self._complete)
+        """Whether ``video_id``'s wav and every frame are there."""
 
     def media_paths(self, ids: Sequence[str]) -> Tuple[List[str], List[str]]:
-        """The ``wav`` and ``video_path`` of list entries with these ids: into the pack."""
-        return [pack_wav_ref(self.folder, vid) for vid in ids], [pack_ref(self.folder)] * len(ids)
-
-    def where(self) -> str:
-        """Where the media are, for messages."""
-        return f"in the pack {self.folder}"
+        """The ``wav`` and ``video_path`` of list entries with these ids."""
 
 
 @dataclass
@@ -250,12 +224,13 @@ def build_list(released: DataList, audio_dir: Optional[PathLike] = None,
                keep_released_weights: bool = False,
                released_weights_path: Optional[PathLike] = None,
                source: Optional[PathLike] = None,
-               pack: Optional[PathLike] = None) -> BuildResult:
+               media: "Optional[MediaSource]" = None) -> BuildResult:
     """Keep the released entries whose wav and ten frames exist under ``audio_dir``/``frame_dir``
-    or, with ``pack`` (a pack folder, in place of the two folders), are in that pack.
+    or, in place of the two folders, that ``media`` has (such as
+    :class:`avprep.store.index.PackIndex`: the clips of a pack).
 
     The kept entries stay in the released order, with ``wav`` and ``video_path`` rewritten to the
-    local media (into the pack: :data:`avprep.layout.PACK_SCHEME`, which the Dataset reads). With ``weights=True`` the result carries weights for the kept list: recomputed on
+    local media (into a pack: :data:`avprep.layout.PACK_SCHEME`, which the Dataset reads). With ``weights=True`` the result carries weights for the kept list: recomputed on
     it with the released formula (needs ``labels``), or, with ``keep_released_weights``, the rows of
     ``released_weights`` that belong to the kept entries. ``released_weights``, when given, must have
     exactly one row per released entry (else :class:`InputError`, naming
@@ -271,11 +246,10 @@ def build_list(released: DataList, audio_dir: Optional[PathLike] = None,
     if weights and not keep_released_weights and labels is None:
         raise InputError("recomputing weights needs the label CSV")
 
-    if (pack is None) == (audio_dir is None or frame_dir is None):
+    if (media is None) == (audio_dir is None or frame_dir is None):
         raise InputError("give the audio and frame folders, or a pack folder")
-    index: Union[MediaIndex, PackIndex] = (
-        PackIndex(pack) if pack is not None else
-        MediaIndex(audio_dir, frame_dir, ids=released.video_id))
+    index = media if media is not None else MediaIndex(audio_dir, frame_dir,
+                                                       ids=released.video_id)
     kept: List[int] = []
     missing: List[tuple] = []
     unsafe: List[tuple] = []
