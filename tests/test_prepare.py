@@ -338,3 +338,44 @@ def test_prepare_dataset_in_python(tmp_path, sample_maker):
     assert again.extraction.skipped == len(info["present"]) and again.extraction.written == 0
     assert again.builds[facts.train_split].weight_mode == "recomputed"
     check_prepared(info, out, info["present"])
+
+
+def test_prepare_into_a_pack_gives_the_same_lists_and_samples(tmp_path, sample_maker):
+    """prepare --pack: the clips go into OUT/pack and nowhere else, the lists point into it, and
+    the Dataset gives what it gives from the loose preparation: the same lists but for the
+    paths, the same weights, the same samples."""
+    import torch
+
+    from avprep.cli import main
+    from avprep.data import AVConfig, AVDataset
+
+    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=3, missing=2,
+                                     duration=2.0, seed=8)
+    videos, released = Path(info["videos"]), Path(info["released"])
+    loose, packed = tmp_path / "loose", tmp_path / "packed"
+    prepare_dataset("audioset", videos, loose, lists=released, workers=0, clip_timeout=None)
+    assert main(["prepare", "audioset", "--videos", str(videos), "--out", str(packed),
+                 "--lists", str(released), "--workers", "0", "--pack", "--fbank"]) == 0
+    assert not (packed / "audio").exists() and not (packed / "frames").exists()
+    assert sorted(p.name for p in (packed / "pack").glob("shard-*")) == ["shard-00000.arrow"]
+    assert main(["pack", "--verify", str(packed / "pack")]) == 0
+    summary = json.loads((packed / "report" / "summary.json").read_text())
+    assert summary["media"] == {"pack": str((packed / "pack").absolute()),
+                                "complete_clips": len(info["present"])}
+    failures = (packed / "report" / "extract_log.jsonl").read_text()
+    assert failures == (loose / "report" / "extract_log.jsonl").read_text() != ""
+    labels = released / "class_labels_indices.csv"
+    config = AVConfig(mode="eval")
+    for split in info["lists"]:
+        a, b = read_list(loose / "lists" / split, cache=False), read_list(packed / "lists" / split,
+                                                                          cache=False)
+        assert a.video_id == b.video_id and a.labels == b.labels and len(a) > 0
+        assert all(w.startswith("pack://") for w in b.wav)
+        ours, theirs = AVDataset(packed / "lists" / split, labels, config), \
+            AVDataset(loose / "lists" / split, labels, config)
+        for i in range(len(a)):
+            x, y = ours[i], theirs[i]
+            assert torch.equal(x.fbank, y.fbank) and torch.equal(x.image, y.image)
+            assert torch.equal(x.label, y.label)
+    weights = info["weights"]
+    assert (packed / "lists" / weights).read_bytes() == (loose / "lists" / weights).read_bytes()

@@ -33,6 +33,12 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         OUT/report: per-list coverage, missing ids, the extraction failures
         (extract_log.jsonl) and summary.txt / summary.json (avprep prepare-report).
 
+        With --pack the clips go into one pack, OUT/pack (avprep extract --pack: a few thousand
+        shard files instead of eleven files per clip; --fbank also stores each clip's fbank),
+        and the lists point into it (avprep build-list --pack); the Dataset reads them as it
+        reads lists of loose files, the same numbers. A pack is made from one set of videos:
+        download first, then prepare (videos added later need a new OUT).
+
         The splits, the label CSV, the training split and its weight file come from the
         dataset's manifest; the splits whose released list is in --lists are prepared. Without
         --lists the released files are fetched (as avprep fetch <dataset>-lists) into
@@ -64,6 +70,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         avprep prepare audioset --videos /data/as_downloads --out /data/as_prepared \\
             --lists /data/released --workers 16
         avprep prepare vggsound --videos /data/vgg_downloads --out /data/vgg_prepared
+        avprep prepare audioset --videos /data/as_downloads --out /data/as_packed --pack --fbank
         avprep prepare audioset --out /data/as_eval --download --splits audioset_eval_cleaned
         """,
         _prepare)
@@ -86,6 +93,11 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
     p.add_argument("--keep-released-weights", action="store_true",
                    help="give the training split the released weights of its kept entries "
                         "instead of recomputing them")
+    p.add_argument("--pack", action="store_true",
+                   help="write the clips into the pack OUT/pack (avprep extract --pack) instead "
+                        "of OUT/audio and OUT/frames; the lists point into it")
+    p.add_argument("--fbank", nargs="?", const="float32", choices=("float32", "float16"),
+                   help="with --pack: also store each clip's fbank (bare --fbank: float32)")
     add_engine_options(p)
     group = p.add_argument_group("download (with --download)")
     group.add_argument("--download", action="store_true",
@@ -268,6 +280,8 @@ def _prepare(args: argparse.Namespace) -> int:
 
     if args.videos is None and not args.download:
         raise InputError("--videos DIR is needed (or --download, to download the clips first)")
+    if args.fbank is not None and not args.pack:
+        raise InputError("--fbank needs --pack (a pack stores fbanks, loose files do not)")
     if args.splits and not args.download:
         raise InputError("--splits chooses the lists to download clips for: it needs --download")
     options = {}
@@ -280,7 +294,8 @@ def _prepare(args: argparse.Namespace) -> int:
                              engine=args.engine, address=args.address, say=say, note=note,
                              download=args.download, download_splits=args.splits,
                              segments=args.segments, download_options=options,
-                             download_logs=args.download_logs)
+                             download_logs=args.download_logs, pack=args.pack,
+                             fbank=args.fbank)
     return result.exit_code
 
 

@@ -35,7 +35,8 @@ import numpy as np
 
 from avprep.errors import InputError
 from avprep.lists import DataList, LabelSet, read_labels, read_list, read_weights
-from avprep.lists.build import BuildResult, build_list, check_weights_length, write_build
+from avprep.lists.build import (BuildResult, MediaSource, build_list, check_weights_length,
+                               write_build)
 from avprep.manifests import DatasetFacts, dataset_facts
 from avprep.constants import DEFAULT_CLIP_TIMEOUT
 from avprep.outputs import check_outputs
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from avprep.download.run import DownloadSummary
     from avprep.lists.accounting import MissingAccount
     from avprep.media.runner import Summary  # imported when preparing: it loads the decoders
+    from avprep.store.from_videos import VideoPackResult
 
 PathLike = Union[str, "os.PathLike[str]"]
 Say = Callable[[str], None]
@@ -152,13 +154,16 @@ def _check_inputs(facts: DatasetFacts, released: Path,
 
 
 def _build(split: _Split, labels: LabelSet, label_path: Path, out: Path,
-           keep_released_weights: bool, accounting: Optional[Tuple[Any, ...]] = None
+           keep_released_weights: bool, accounting: Optional[Tuple[Any, ...]] = None,
+           media: Optional[MediaSource] = None
            ) -> Tuple[BuildResult, "Optional[MissingAccount]"]:
-    audio, frames, report = out / "audio", out / "frames", out / "report"
+    report = out / "report"
+    audio, frames = (out / "audio", out / "frames") if media is None else (None, None)
     result = build_list(split.data, audio, frames, labels=labels, weights=split.train,
                         released_weights=split.weights,
                         keep_released_weights=split.train and keep_released_weights,
-                        released_weights_path=split.weights_path, source=split.path)
+                        released_weights_path=split.weights_path, source=split.path,
+                        media=media)
     sources = {"released": str(split.path.resolve()), "labels": str(label_path.resolve())}
     if split.weights_path is not None:
         sources["released_weights"] = str(split.weights_path.resolve())
@@ -253,9 +258,15 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
                     download: bool = False, download_splits: Optional[Sequence[str]] = None,
                     segments: Sequence[PathLike] = (),
                     download_options: Optional[Dict[str, Any]] = None,
-                    download_logs: Sequence[PathLike] = ()) -> PrepareResult:
+                    download_logs: Sequence[PathLike] = (), pack: bool = False,
+                    fbank: Optional[str] = None) -> PrepareResult:
     """Prepare ``dataset`` (``audioset`` or ``vggsound``) from the downloads in ``videos`` into
     ``out`` (``audio/``, ``frames/``, ``lists/``, ``report/``); see the module docstring.
+
+    With ``pack`` the clips go into a pack, ``out/pack`` (:func:`avprep.store.from_videos.
+    pack_videos`, ``fbank`` None, ``'float32'`` or ``'float16'`` also storing each clip's
+    fbank), in place of ``audio/`` and ``frames/``, and the lists point into it; a pack is made
+    from one set of videos, so adding videos later needs a new ``out``.
 
     With ``download`` the clips of ``download_splits`` (split names such as
     ``audioset_eval_cleaned``; None: every split present) are downloaded first into ``videos``
@@ -313,6 +324,9 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
     label_path, labels, splits = _check_inputs(facts, released, keep_released_weights)
 
     audio, frames, report = out / "audio", out / "frames", out / "report"
+    pack_dir = out / "pack" if pack else None
+    if fbank is not None and not pack:
+        raise InputError("fbank needs pack (a pack stores fbanks, loose files do not)")
     videos = Path(videos)
     fetched: "Optional[DownloadSummary]" = None
     names: List[str] = []
@@ -326,13 +340,25 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
 
     (out / "lists").mkdir(parents=True, exist_ok=True)
     report.mkdir(parents=True, exist_ok=True)
-    say(f"== extracting {videos} into {audio} and {frames}")
+    say(f"== extracting {videos} into " + (f"the pack {pack_dir}" if pack_dir is not None
+                                           else f"{audio} and {frames}"))
+    media: Optional[MediaSource] = None
     if download and not _has_files(videos):  # nothing downloaded (yet): nothing to extract
         from avprep import atomic
         from avprep.media.runner import Summary
 
         atomic.write_text(report / EXTRACT_LOG, "")
-        extraction = Summary(log_path=str(report / EXTRACT_LOG))
+        extraction: "Union[Summary, VideoPackResult]" = Summary(
+            log_path=str(report / EXTRACT_LOG))
+        pack_dir = None
+    elif pack_dir is not None:
+        from avprep.store.from_videos import pack_videos
+        from avprep.store.index import PackIndex
+
+        extraction = pack_videos(videos, pack_dir, scheme=facts.id_scheme, fbank=fbank,
+                                 workers=workers, engine=engine, address=address,
+                                 log_path=report / EXTRACT_LOG)
+        media = PackIndex(pack_dir)
     else:
         extraction = run_extract(videos, audio, frames, log_path=report / EXTRACT_LOG,
                                  workers=workers, scheme=facts.id_scheme, engine=engine,
@@ -350,7 +376,7 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
     result = PrepareResult(dataset, out, released, extraction, download=fetched)
     for split in splits:
         built, account = _build(split, labels, label_path, out, keep_released_weights,
-                                accounting)
+                                accounting, media)
         result.builds[split.name] = built
         say(format_build(f"{split.name}.json", built))
         if account is not None:
@@ -360,11 +386,13 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
                 say(line)
         if built.download_named is not None:
             note(f"avprep prepare: {split.name}: {built.download_named.note(audio)}")
-        for text in unusable_build_notes(built, audio, frames):
+        for text in unusable_build_notes(built, audio, frames, pack=pack_dir):
             note(f"avprep prepare: {split.name}: {text}")
 
     result.summary = summarize(report, log=report / EXTRACT_LOG, lists_dir=out / "lists",
-                               audio_dir=audio, frame_dir=frames)
+                               audio_dir=audio if not pack else None,
+                               frame_dir=frames if not pack else None,
+                               pack_dir=pack_dir)
     if fetched is not None:
         result.summary["download"] = {
             "splits": names, "videos": os.path.abspath(videos),

@@ -17,6 +17,7 @@ from typing import Dict, List, Optional, Sequence, Union
 
 from avprep import atomic
 from avprep.errors import InputError
+from avprep.layout import N_FRAMES
 from avprep.lists.build import BuildResult, MediaIndex
 from avprep.safetext import shown
 
@@ -64,8 +65,10 @@ def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
 def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
               lists_dir: Optional[PathLike] = None, audio_dir: Optional[PathLike] = None,
               frame_dir: Optional[PathLike] = None,
-              download_logs: Sequence[PathLike] = ()) -> Dict[str, object]:
-    """Gather what a preparation run left: each list's build summary, the failures, the media.
+              download_logs: Sequence[PathLike] = (),
+              pack_dir: Optional[PathLike] = None) -> Dict[str, object]:
+    """Gather what a preparation run left: each list's build summary, the failures, the media
+    (under ``audio_dir`` and ``frame_dir``, or in the pack ``pack_dir``).
 
     ``report_dir`` holds the ``<name>_build.json`` files that :func:`write_build` writes; ``log``
     is the extraction log. With ``download_logs`` (paths or globs of ``avprep download`` logs)
@@ -107,6 +110,11 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
         summary["media"] = {"audio_dir": os.path.abspath(audio_dir),
                             "frame_dir": os.path.abspath(frame_dir),
                             "complete_clips": len(MediaIndex(audio_dir, frame_dir).ids())}
+    if pack_dir is not None:
+        from avprep.store.index import PackIndex
+
+        summary["media"] = {"pack": os.path.abspath(pack_dir),
+                            "complete_clips": len(PackIndex(pack_dir).ids())}
     if lists_dir is not None:
         summary["lists_dir"] = os.path.abspath(lists_dir)
     summary["report_dir"] = os.path.abspath(report_dir)
@@ -159,8 +167,10 @@ def format_summary(summary: Dict[str, object], title: str = "avprep preparation"
             lines.append("    some clips are still to fetch: run the same command again later")
     media = summary.get("media")
     if media:
-        lines.append(f"  media: {media['complete_clips']} clips with a wav and 10 frames "
-                     f"in {media['audio_dir']} and {media['frame_dir']}")
+        where = (f"the pack {media['pack']}" if "pack" in media
+                 else f"{media['audio_dir']} and {media['frame_dir']}")
+        lines.append(f"  media: {media['complete_clips']} clips with a wav and "
+                     f"{N_FRAMES} frames in {where}")
     extraction = summary.get("extraction")
     if extraction:
         stages = ", ".join(f"{k} {v}" for k, v in sorted(extraction["failed_by_stage"].items()))
