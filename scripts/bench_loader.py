@@ -1,14 +1,17 @@
 """Loader speed: samples/s per process for the straightforward way, avprep from loose files, avprep
-from a pack made with ``--fbank``, and DataLoaders with 1 and 2 workers.
+from a pack made with ``--fbank`` (given as the folder, and as a list that ``build-list --pack``
+points into it), and DataLoaders with 1, 2 and more workers (``--workers``).
 
 Also avprep from loose files in batch-fbank mode (the loader returns waveforms; the fbank is left
 to ``BatchFbank`` on the training device), which shows the loader's cost without the Kaldi fbank.
+The per-step breakdown gives a pack record's cost when every column is built (the reader before
+it built only what a sample uses) and when only one frame and the fbank are.
 
 Clips are copies of the fixture wavs and frames under distinct ids (so every timed sample is a
 different clip, read once); the pack is written from the same list. All figures come from one
 run, one torch thread per process; compare the ratios, not the absolute numbers.
 
-    python scripts/bench_loader.py [--clips 60] [--json out.json]
+    python scripts/bench_loader.py [--clips 60] [--workers 1,2,4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -126,7 +129,8 @@ def breakdown(list_path: Path, pack_dir: Path, n: int) -> dict:
     data = read_list(list_path)
     store = open_store(pack_dir)
     steps = {k: 0.0 for k in ("read wav", "kaldi fbank", "pad+normalize", "read+decode frame",
-                              "pack: read record", "pack: decode frame")}
+                              "pack: record, every column built",
+                              "pack: record, what a sample uses", "pack: decode frame")}
     for i in range(n):
         e = data[i]
         t0 = time.perf_counter()
@@ -139,19 +143,38 @@ def breakdown(list_path: Path, pack_dir: Path, n: int) -> dict:
         load_image(frame_path(e.video_path, 5, e.video_id))
         t4 = time.perf_counter()
         rec = store[i]
+        _every = (rec.labels, rec.label_indices, rec.sample_rate, rec.pcm, list(rec.frames),
+                  rec.fbank)
         t5 = time.perf_counter()
-        load_image(rec.frames[5])
+        rec = store[i]
+        jpeg, _fb, _labels = rec.frames[5], rec.fbank, rec.labels
         t6 = time.perf_counter()
-        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5)):
+        load_image(jpeg)
+        t7 = time.perf_counter()
+        for key, dt in zip(steps, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5,
+                                   t7 - t6)):
             steps[key] += dt
     return {k: round(1000 * v / n, 3) for k, v in steps.items()}
+
+
+def pack_list(pack_dir: Path, list_path: Path, out: Path) -> Path:
+    """The list ``build-list --pack`` writes for the clips of ``list_path`` (all in the pack)."""
+    from avprep.lists import read_list, write_list
+    from avprep.lists.build import build_list
+    from avprep.store.index import PackIndex
+
+    write_list(out, build_list(read_list(list_path), media=PackIndex(pack_dir)).data)
+    return out
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=60, help="clips per measurement")
+    parser.add_argument("--workers", default="1,2",
+                        help="DataLoader worker counts, comma-separated (default 1,2)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
     args = parser.parse_args()
+    worker_counts = [int(w) for w in args.workers.split(",") if w.strip()]
     torch.set_num_threads(1)
     os.environ.setdefault("AVPREP_PROGRESS", "0")
 
@@ -163,31 +186,36 @@ def main() -> int:
     try:
         n = args.clips
         # distinct clips for each measurement (3n per DataLoader row), plus one to warm up
-        sizes = [n, n, n, n] + [3 * n] * 4
+        loaders = [(kind, w) for kind in ("straightforward", "loose", "pack")
+                   for w in worker_counts]
+        sizes = [n] * 5 + [3 * n] * len(loaders)
         starts = np.cumsum([0] + sizes)
         total = int(starts[-1]) + 1
         list_path = make_clips(work, total)
         t = time.perf_counter()
         pack(list_path, work / "pack", labels=LABEL_CSV, fbank="float32")
         pack_s = time.perf_counter() - t
+        into_pack = pack_list(work / "pack", list_path, work / "pack_list.json")
         plain = Straightforward(list_path)
         loose = AudiosetDataset(str(list_path), EVAL_CONF, str(LABEL_CSV))
         packed = AudiosetDataset(str(work / "pack"), EVAL_CONF, str(LABEL_CSV))
+        listed = AudiosetDataset(str(into_pack), EVAL_CONF, str(LABEL_CSV))
         waves = AudiosetDataset(str(list_path), dict(EVAL_CONF, batch_fbank=True),
                                 str(LABEL_CSV))
-        for ds in (plain, loose, packed, waves):
+        for ds in (plain, loose, packed, listed, waves):
             ds[total - 1]
         block = [range(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
         results = {
             "straightforward": per_process_rate(plain, block[0]),
             "avprep loose files": per_process_rate(loose, block[1]),
             "avprep pack --fbank": per_process_rate(packed, block[2]),
-            "avprep loose, batch_fbank mode": per_process_rate(waves, block[3]),
-            "DataLoader loose, 1 worker": loader_rate(loose, block[4], 1),
-            "DataLoader loose, 2 workers": loader_rate(loose, block[5], 2),
-            "DataLoader pack, 1 worker": loader_rate(packed, block[6], 1),
-            "DataLoader pack, 2 workers": loader_rate(packed, block[7], 2),
+            "avprep list into the pack": per_process_rate(listed, block[3]),
+            "avprep loose, batch_fbank mode": per_process_rate(waves, block[4]),
         }
+        datasets = {"straightforward": plain, "loose": loose, "pack": packed}
+        for k, (kind, w) in enumerate(loaders):
+            name = f"DataLoader {kind}, {w} worker{'s' if w > 1 else ''}"
+            results[name] = loader_rate(datasets[kind], block[5 + k], w)
         base = results["straightforward"]
         print(f"{n} clips per process row, {3 * n} per DataLoader row (batch 8, timed after "
               f"the first batch), torch threads 1, {os.cpu_count()} CPUs; pack --fbank of "
@@ -195,10 +223,15 @@ def main() -> int:
         print(f"{'reader':32s} {'samples/s':>10s} {'vs straightforward':>19s}")
         for name, rate in results.items():
             print(f"{name:32s} {rate:10.1f} {rate / base:18.2f}x")
+        for w in worker_counts:  # a DataLoader against the straightforward one, same workers
+            s_ = "s" if w > 1 else ""
+            ratio = results[f"DataLoader pack, {w} worker{s_}"] / \
+                results[f"DataLoader straightforward, {w} worker{s_}"]
+            print(f"  pack vs straightforward with {w} worker{s_}: {ratio:.2f}x")
         steps = breakdown(list_path, work / "pack", min(n, 30))
         print("milliseconds per sample, by step:")
         for name, ms in steps.items():
-            print(f"  {name:28s} {ms:8.3f}")
+            print(f"  {name:34s} {ms:8.3f}")
         if args.json:
             write_text(args.json, json.dumps({"samples_per_s": results, "ms_per_step": steps},
                                              indent=1))

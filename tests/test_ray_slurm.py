@@ -36,11 +36,13 @@ def files(out: Path) -> dict:
             for sub in ("A", "F") for p in sorted((out / sub).rglob("*")) if p.is_file()}
 
 
-def array_task(videos: Path, out: Path, task: int, count: int) -> subprocess.CompletedProcess:
+def array_task(videos: Path, out: Path, task: int, count: int,
+               outputs: tuple = ()) -> subprocess.CompletedProcess:
     env = dict(os.environ, SLURM_ARRAY_TASK_ID=str(task), SLURM_ARRAY_TASK_COUNT=str(count),
                SLURM_CPUS_PER_TASK="1", AVPREP=str(AVPREP), LOGDIR=str(out / "logs"),
                AVPREP_PROGRESS="0")
-    return subprocess.run(["bash", str(SCRIPT), str(videos), str(out / "A"), str(out / "F")],
+    outputs = outputs or (str(out / "A"), str(out / "F"))
+    return subprocess.run(["bash", str(SCRIPT), str(videos), *outputs],
                           env=env, capture_output=True, text=True, timeout=300)
 
 
@@ -71,3 +73,26 @@ def test_the_script_refuses_to_run_outside_an_array(videos, tmp_path):
                           str(tmp_path / "F")], env=env, capture_output=True, text=True)
     assert run.returncode != 0 and "array job" in run.stderr
     assert not (tmp_path / "A").exists()
+
+
+def test_array_tasks_into_one_pack_equal_one_run(videos, tmp_path):
+    """With --pack DIR the tasks write disjoint shards of one pack; the last one to finish
+    writes the index and manifest: the same files as one ``extract --pack`` run."""
+    single = tmp_path / "single"
+    assert main(["extract", str(videos), "--pack", str(single), "--shard-size", "2", "--fbank",
+                 "--workers", "1"]) == 1
+    out = tmp_path / "array"
+    runs = [array_task(videos, out, task, 3, ("--pack", str(out / "pack"), "--shard-size", "2",
+                                              "--fbank")) for task in range(3)]
+    for task, run in enumerate(runs):
+        assert run.returncode in (0, 1), run.stderr
+        assert ("pack finished" in run.stderr) == (task == 2), run.stderr
+    packed = {str(p.relative_to(out / "pack")): p.read_bytes()
+              for p in sorted((out / "pack").rglob("*")) if p.is_file()}
+    assert packed == {str(p.relative_to(single)): p.read_bytes()
+                      for p in sorted(single.rglob("*")) if p.is_file()}
+    logs = sorted((out / "logs").glob("extract-shard-*-of-3.jsonl"))
+    key = lambda r: (r["id"], r["stage"])  # noqa: E731
+    merged = [r for p in logs for r in read_failures(p)]
+    assert sorted(merged, key=key) == sorted(
+        read_failures(tmp_path / "single.extract-failures.jsonl"), key=key)

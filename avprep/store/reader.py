@@ -12,7 +12,7 @@ import collections
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Dict, List, Optional, Union
+from typing import Dict, List, Optional, Tuple, Union
 
 import numpy as np
 import pyarrow as pa
@@ -35,18 +35,18 @@ class Record:
     ``label_indices``: class indices when packed with ``--labels``.
     """
 
-    __slots__ = ("video_id", "list_index", "row", "_batch", "_r", "_columns", "_fbank_dtype")
+    __slots__ = ("video_id", "list_index", "row", "_arrays", "_r", "_columns", "_fbank_dtype")
 
-    def __init__(self, video_id: str, list_index: int, row: int, batch: pa.RecordBatch, r: int,
+    def __init__(self, video_id: str, list_index: int, row: int, arrays: List[pa.Array], r: int,
                  columns: Dict[str, int], fbank_dtype: Optional[np.dtype]):
         self.video_id = video_id
         self.list_index = list_index
         self.row = row
-        self._batch, self._r, self._columns = batch, r, columns
+        self._arrays, self._r, self._columns = arrays, r, columns
         self._fbank_dtype = fbank_dtype
 
     def _value(self, name: str):
-        return self._batch.column(self._columns[name])[self._r]
+        return self._arrays[self._columns[name]][self._r]
 
     @property
     def labels(self) -> str:
@@ -149,13 +149,20 @@ class _Shard:
             total += batch.num_rows
         self.rows = total
         self.columns = {name: i for i, name in enumerate(reader.schema.names)}
+        self._arrays: Dict[int, List[pa.Array]] = {}
 
-    def locate(self, offset: int):
+    def locate(self, offset: int) -> Tuple[List[pa.Array], int]:
+        """The columns of the batch holding row ``offset`` (made once per batch), and the row's
+        place in it."""
         b = bisect.bisect_right(self.starts, offset) - 1
-        return self.batches[b], offset - self.starts[b]
+        arrays = self._arrays.get(b)
+        if arrays is None:
+            arrays = self._arrays[b] = self.batches[b].columns
+        return arrays, offset - self.starts[b]
 
     def close(self) -> None:
         self.batches = []
+        self._arrays = {}
         self.source.close()
 
 
@@ -274,14 +281,14 @@ class Store:
     def _record(self, row: int) -> Record:
         number = int(self._shard[row])
         shard = self._shard_for(number)
-        batch, r = shard.locate(int(self._offset[row]))
-        video_id = batch.column(shard.columns["video_id"])[r].as_py()
+        arrays, r = shard.locate(int(self._offset[row]))
+        video_id = arrays[shard.columns["video_id"]][r].as_py()
         expected = self._ids[row].as_py()
         if video_id != expected:
             raise IntegrityError(f"row {row}: shard holds {video_id!r}, index says "
                                  f"{expected!r} (run avprep pack --verify)",
                                  self.folder / self._names[number])
-        return Record(video_id, int(self._list_index[row]), row, batch, r, shard.columns,
+        return Record(video_id, int(self._list_index[row]), row, arrays, r, shard.columns,
                       self._fbank_dtype)
 
 
