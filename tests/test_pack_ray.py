@@ -220,3 +220,27 @@ def test_engine_arguments_that_cannot_work_exit_2_before_writing(listing, tmp_pa
     with pytest.raises(InputError, match="unknown engine 'spark'"):
         pack(listing, out, engine="spark")
     assert not out.exists()
+
+
+def test_pack_from_videos_is_the_same_on_every_engine(ray_session, tmp_path, capsys):
+    """``extract --pack``: Ray tasks and local worker processes write what one process writes,
+    and log the same failures."""
+    from avprep.media.log import read_failures
+    from avprep.synth import make_clip
+
+    videos = tmp_path / "videos"
+    for k in range(4):
+        make_clip(videos / f"clip_{k}.mp4", duration=2, width=160, height=120, tone=300 + 60 * k)
+    (videos / "broken.mp4").write_bytes(os.urandom(2000))
+    runs = {}
+    for engine, workers in (("inline", 1), ("local", 2), ("ray", 2)):
+        out = tmp_path / engine / "pack"
+        args = ["extract", str(videos), "--pack", str(out), "--fbank", "--shard-size", "2",
+                "--workers", str(workers)]
+        if engine != "inline":
+            args += ["--engine", engine]
+        assert main(args) == 1
+        assert "5 clips: 4 packed, 1 failed (open 1)" in capsys.readouterr().err
+        runs[engine] = (contents(out), read_failures(out.parent / "pack.extract-failures.jsonl"))
+    assert len([name for name in runs["inline"][0] if name.startswith("shard-")]) == 3
+    assert runs["local"] == runs["inline"] and runs["ray"] == runs["inline"]

@@ -86,7 +86,7 @@ def test_array_tasks_into_one_pack_equal_one_run(videos, tmp_path):
                                               "--fbank")) for task in range(3)]
     for task, run in enumerate(runs):
         assert run.returncode in (0, 1), run.stderr
-        assert ("pack finished" in run.stderr) == (task == 2), run.stderr
+        assert ("pack finished:" in run.stderr) == (task == 2), run.stderr
     packed = {str(p.relative_to(out / "pack")): p.read_bytes()
               for p in sorted((out / "pack").rglob("*")) if p.is_file()}
     assert packed == {str(p.relative_to(single)): p.read_bytes()

@@ -72,8 +72,8 @@ class VideoPackResult:
             text += (f"; pack finished: {self.manifest.rows} rows in {self.shards} shards in "
                      f"{self.folder}")
         else:
-            text += (f"; {self.finished} of {self.shards} shards of {self.folder} finished (the "
-                     "run that finds them all finished writes the index)")
+            text += (f"; {self.finished} of {self.shards} shards done in {self.folder} (the "
+                     "run that finds them all done writes the index)")
         if self.failed:
             text += f"; failures in {self.log_path}"
         return text
