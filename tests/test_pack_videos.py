@@ -298,6 +298,10 @@ def test_build_list_from_a_pack_and_the_dataset_reading_it(loose, direct, releas
                                          multiprocessing_context="fork")
     got = torch.cat([batch.fbank for batch in loader])
     assert torch.equal(got, torch.stack([files_[i].fbank for i in range(len(files_))]))
+    # the normalization statistics of the list read the pack too
+    from avprep.data.stats import dataset_stats
+    stats = dataset_stats(from_pack, batch_size=2)
+    assert stats == dataset_stats(from_files, batch_size=2) and stats.clips == 5
 
 
 def test_a_list_entry_the_pack_lacks_reads_as_missing(direct, tmp_path):

@@ -128,8 +128,9 @@ def _extract_pack(args: argparse.Namespace) -> int:
     check_engine_options(args)
     try:
         result = pack_videos(args.input, args.pack, scheme=args.ids, shard=shard,
-                             shard_size=args.shard_size or DEFAULT_SHARD_SIZE, fbank=args.fbank, workers=args.workers,
-                             engine=args.engine, address=args.address, log_path=args.log)
+                             shard_size=args.shard_size or DEFAULT_SHARD_SIZE, fbank=args.fbank,
+                             workers=args.workers, engine=args.engine, address=args.address,
+                             log_path=args.log)
     except OSError as err:  # a full disk or a size limit: finished shards stay, a re-run resumes
         raise WriteError(f"pack stopped: {err.strerror or err}",
                          err.filename or args.pack) from None

@@ -86,7 +86,7 @@ class LooseSource:
         from avprep.lists import read_list
         self.path = None if hasattr(data, "video_id") else os.fspath(data)  # type: ignore[arg-type]
         self.data = read_list(self.path) if self.path is not None else data
-        self._packs = _PackRows.of(self.data, self.path)
+        self._packs = PackRows.of(self.data, self.path)
 
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
@@ -102,8 +102,9 @@ class LooseSource:
         return LooseClip(e.video_id, e.wav, e.video_path, e.labels)
 
 
-class _PackRows:
-    """For each entry of a list, its pack and row there (-1: not in a pack, or not packed)."""
+class PackRows:
+    """For each entry of a list, its pack and its row there: :meth:`of` finds them once for the
+    whole list (one Arrow lookup per pack), :meth:`record` reads one."""
 
     def __init__(self, folders: List[str], which: np.ndarray, rows: np.ndarray):
         self.folders = folders
@@ -113,7 +114,7 @@ class _PackRows:
         self._pid: Optional[int] = None
 
     @classmethod
-    def of(cls, data: object, source: Optional[str]) -> "Optional[_PackRows]":
+    def of(cls, data: object, source: Optional[str]) -> "Optional[PackRows]":
         """The pack rows of ``data``'s entries, or None when no entry points into a pack;
         :class:`InputError` (naming the entry) for a ``wav`` that does not match its
         ``video_path`` and id, or a pack folder that cannot be opened."""
@@ -150,6 +151,12 @@ class _PackRows:
         made = cls(folders, which, rows)
         made._stores, made._pid = stores, os.getpid()
         return made
+
+    def where(self, index: int) -> Tuple[Optional[str], int]:
+        """``(folder, row)`` of entry ``index``: ``(None, -1)`` for an entry not in a pack,
+        ``(folder, -1)`` for one its pack lacks."""
+        k = int(self.which[index])
+        return (None, -1) if k < 0 else (self.folders[k], int(self.rows[index]))
 
     def record(self, index: int):
         """``(record, folder)`` of entry ``index``, or None when it is not in a pack."""

@@ -154,9 +154,14 @@ def _jobs(source, chunk: int) -> Tuple[List[tuple], int]:
         folder = os.fspath(source)
         return [("pack", folder, list(range(i, min(i + chunk, n))))
                 for i in range(0, n, chunk)], n
+    from avprep.data.sources import PackRows
+
+    path = None if isinstance(source, DataList) else os.fspath(source)
     data = source if isinstance(source, DataList) else read_list(source)
     ids, wavs = data.video_id, data.wav
-    rows = [(i, ids[i], wavs[i]) for i in range(len(data))]
+    packs = PackRows.of(data, path)  # entries that point into a pack are read from it
+    rows = [(i, ids[i], wavs[i]) + (packs.where(i) if packs is not None else (None, -1))
+            for i in range(len(data))]
     return [("wav", rows[i:i + chunk]) for i in range(0, len(rows), chunk)], len(rows)
 
 
@@ -164,27 +169,30 @@ def _run_chunk(arg) -> List[Tuple[int, str, object]]:
     job, target_length = arg
     out: List[Tuple[int, str, object]] = []
     if job[0] == "pack":
-        import torch
-        from avprep.features.normalize import centred_fbank
         store = _open_store(job[1])
         for row in job[2]:
             rec = store[row]
-            fb = rec.fbank
-            if fb is None:
-                fb = centred_fbank(rec.waveform(), rec.sample_rate)
-            else:
-                fb = torch.from_numpy(fb)
             out.append((rec.list_index, rec.video_id,
-                        fbank_moments(pad_or_cut(fb, target_length))))
+                        fbank_moments(pad_or_cut(_record_fbank(rec), target_length))))
         return out
-    for entry, video_id, wav in job[1]:
+    for entry, video_id, wav, folder, row in job[1]:
         try:
-            fb = wav_fbank(wav)
+            fb = wav_fbank(wav) if folder is None or row < 0 else _record_fbank(
+                _open_store(folder)[row])
         except AvprepError as err:
             out.append((entry, video_id, str(err)))
             continue
         out.append((entry, video_id, fbank_moments(pad_or_cut(fb, target_length))))
     return out
+
+
+def _record_fbank(rec):
+    """A pack record's stored fbank, or the one of its waveform."""
+    import torch
+    from avprep.features.normalize import centred_fbank
+
+    fb = rec.fbank
+    return centred_fbank(rec.waveform(), rec.sample_rate) if fb is None else torch.from_numpy(fb)
 
 
 _STORES: Dict[str, object] = {}

@@ -230,7 +230,8 @@ def build_list(released: DataList, audio_dir: Optional[PathLike] = None,
     :class:`avprep.store.index.PackIndex`: the clips of a pack).
 
     The kept entries stay in the released order, with ``wav`` and ``video_path`` rewritten to the
-    local media (into a pack: :data:`avprep.layout.PACK_SCHEME`, which the Dataset reads). With ``weights=True`` the result carries weights for the kept list: recomputed on
+    local media (into a pack: :data:`avprep.layout.PACK_SCHEME`, which the Dataset reads).
+    With ``weights=True`` the result carries weights for the kept list: recomputed on
     it with the released formula (needs ``labels``), or, with ``keep_released_weights``, the rows of
     ``released_weights`` that belong to the kept entries. ``released_weights``, when given, must have
     exactly one row per released entry (else :class:`InputError`, naming

@@ -343,4 +343,5 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
 
 
 __all__ = ["VIDEO_EXTENSIONS", "DEFAULT_CLIP_TIMEOUT", "find_inputs", "parse_shard", "shard_of",
-           "Plan", "classify_inputs", "plan_clips", "check_log_outside", "scan_outputs", "Summary", "run_extract"]
+           "Plan", "classify_inputs", "plan_clips", "check_log_outside", "scan_outputs",
+           "Summary", "run_extract"]

@@ -230,7 +230,8 @@ def unusable_build_notes(result: BuildResult, audio_dir: Optional[PathLike],
         notes.append(f"{len(result.unsafe)} released entries have ids that cannot name a file "
                      f"and were left out (first: entry {first[0]} '{shown(first[1])}': {first[2]})")
     if len(result.kept) == 0 and result.released_count > 0:
-        where = f"in the pack {pack}" if pack is not None else f"under {audio_dir} and {frame_dir}"
+        where = (f"in the pack {pack}" if pack is not None
+                 else f"under {audio_dir} and {frame_dir}")
         notes.append(f"none of the {result.released_count} released entries has local media "
                      f"{where}")
     return notes

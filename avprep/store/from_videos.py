@@ -23,7 +23,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple, Union
+from typing import Callable, List, Optional, Tuple, Union
 
 from avprep.atomic import TMP_MARK, is_stale_temp
 from avprep.errors import InputError
@@ -34,7 +34,7 @@ from avprep.store.manifest import INDEX_NAME, MANIFEST_NAME, PARTS_DIR, Manifest
     shard_name
 from avprep.store.schema import FBANK_DTYPES
 from avprep.store.pack import DEFAULT_SHARD_SIZE, check_plan, run_on_engine, write_index
-from avprep.store.writer import finished_shard, read_record
+from avprep.store.writer import finished_shards, read_record
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -143,11 +143,7 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
     numbers = range((len(entries) + shard_size - 1) // shard_size)
     mine = [k for k in numbers if k % count == index]
     _remove_temps(folder, mine, everything=count == 1)
-    done: Dict[int, ShardInfo] = {}
-    for k in mine:
-        info = finished_shard(folder, k)
-        if info is not None:
-            done[k] = info
+    done = finished_shards(folder, mine)
     todo = [k for k in mine if k not in done]
     threads = 0 if workers <= 1 else 1
 
@@ -194,8 +190,8 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
             if not inline:
                 _remove_temps(folder, mine, everything=count == 1)
 
-    finished = {k: finished_shard(folder, k) for k in numbers}
-    result.finished = sum(info is not None for info in finished.values())
+    finished = finished_shards(folder, numbers)
+    result.finished = len(finished)
     if result.finished == len(numbers):
         shards = [finished[k] for k in numbers]
         index_info = write_index(folder, [video_id for _path, video_id, _ in entries], shards)

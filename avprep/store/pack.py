@@ -26,7 +26,7 @@ from avprep.progress import progress
 from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
                                    sha256_of, shard_name)
 from avprep.store.schema import FBANK_DTYPES, INDEX_SCHEMA
-from avprep.store.writer import ShardJob, finished_shard, row_entries, write_shard
+from avprep.store.writer import ShardJob, finished_shards, row_entries, write_shard
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -106,11 +106,7 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     skip = _duplicates(ids)
     label_index = dict(label_set.index) if label_set is not None else None
     numbers = range((len(data) + shard_size - 1) // shard_size)
-    done: Dict[int, ShardInfo] = {}
-    for k in numbers:
-        info = finished_shard(folder, k)
-        if info is not None:
-            done[k] = info
+    done = finished_shards(folder, numbers)
     todo = [k for k in numbers if k not in done]
 
     def job(k: int) -> ShardJob:

@@ -205,6 +205,16 @@ def finished_shard(folder: Path, number: int) -> Optional[ShardInfo]:
     return info
 
 
+def finished_shards(folder: Path, numbers: Iterable[int]) -> Dict[int, ShardInfo]:
+    """number -> record of each shard of ``numbers`` that is finished (:func:`finished_shard`)."""
+    done: Dict[int, ShardInfo] = {}
+    for k in numbers:
+        info = finished_shard(folder, k)
+        if info is not None:
+            done[k] = info
+    return done
+
+
 def row_entries(folder: Path, number: int) -> List[int]:
     """The list entries of shard ``number``'s rows, in row order, from its record."""
     return list(read_record(folder, number)["row_entries"])
