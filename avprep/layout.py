@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import List, Union
+from typing import List, Optional, Union
 
-from avprep.complete import N_FRAMES, SAMPLE_RATE, frame_folder, jpeg_problem, wav_problem
+from avprep.complete import (N_FRAMES, SAMPLE_RATE, frame_count, frame_folder, jpeg_problem,
+                             wav_problem)
 from avprep.safeid import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -26,19 +27,22 @@ def wav_path(audio_dir: PathLike, video_id: str) -> Path:
 
 
 def frame_path(frame_dir: PathLike, index: int, video_id: str) -> Path:
-    """Path of frame ``index`` (0..9) of ``video_id``."""
+    """Path of frame ``index`` (0..9 by default) of ``video_id``."""
     return Path(frame_folder(frame_dir, index)) / f"{check_safe_id(video_id)}.jpg"
 
 
-def frame_paths(frame_dir: PathLike, video_id: str) -> List[Path]:
-    """Paths of all ten frames of ``video_id``, in order."""
-    return [frame_path(frame_dir, i, video_id) for i in range(N_FRAMES)]
+def frame_paths(frame_dir: PathLike, video_id: str, count: Optional[int] = None) -> List[Path]:
+    """Paths of all the frames of ``video_id``, in order: ``count`` of them, or as many as
+    ``frame_dir`` records (:func:`avprep.complete.frame_count`; ten without a record)."""
+    if count is None:
+        count = frame_count(frame_dir)
+    return [frame_path(frame_dir, i, video_id) for i in range(count)]
 
 
-def missing_frames(frame_dir: PathLike, video_id: str) -> List[int]:
-    """Indices of the frames of ``video_id`` that are not complete (missing, empty, not a
-    regular file, not a whole JPEG)."""
-    return [i for i, p in enumerate(frame_paths(frame_dir, video_id))
+def missing_frames(frame_dir: PathLike, video_id: str, count: Optional[int] = None) -> List[int]:
+    """Indices of the frames of ``video_id`` (``count``, or as many as ``frame_dir`` records)
+    that are not complete (missing, empty, not a regular file, not a whole JPEG)."""
+    return [i for i, p in enumerate(frame_paths(frame_dir, video_id, count))
             if jpeg_problem(p) is not None]
 
 
@@ -48,5 +52,5 @@ def has_audio(audio_dir: PathLike, video_id: str) -> bool:
 
 
 def has_media(audio_dir: PathLike, frame_dir: PathLike, video_id: str) -> bool:
-    """Whether the wav and all ten frames of ``video_id`` are complete."""
+    """Whether the wav and all the frames of ``video_id`` are complete."""
     return has_audio(audio_dir, video_id) and not missing_frames(frame_dir, video_id)

@@ -1,4 +1,6 @@
-"""One clip: decode it once, in process, into the original pipeline's wav and ten frames.
+"""One clip: decode it once, in process, into the original pipeline's wav and ten frames (or the
+frames a :class:`~avprep.media.framespec.FrameSpec` asks for), and, when asked, keep its first
+10 s as an mp4 (:mod:`avprep.media.keep`).
 
 :func:`process_clip` is the unit of work of a batch run: a top-level function of a picklable
 :class:`ClipTask` that returns a picklable :class:`ClipResult` and never raises for a bad clip, so
@@ -16,13 +18,15 @@ from typing import List, Optional, Tuple, Union
 
 from avprep.errors import MediaError
 from avprep.complete import wav_problem
-from avprep.layout import N_FRAMES, missing_frames, wav_path
+from avprep.layout import missing_frames, wav_path
 from avprep.lists.ids import video_id_of
 from avprep.safeid import unsafe_reason
 from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
+from avprep.media.framespec import DEFAULT_SPEC, FrameSpec
+from avprep.media.keep import ClipKeep, has_kept_clip, keep_clip, kept_clip_path
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -31,7 +35,8 @@ WRITTEN, SKIPPED, FAILED, OFF = "written", "skipped", "failed", "off"
 
 @dataclass(frozen=True)
 class ClipTask:
-    """What to do for one clip; ``audio_dir`` or ``frame_dir`` None leaves that output out."""
+    """What to do for one clip; ``audio_dir`` or ``frame_dir`` None leaves that output out,
+    ``frame_spec`` says which frames, ``keep`` (None: none) where the trimmed clip goes."""
 
     path: str
     video_id: str
@@ -39,6 +44,8 @@ class ClipTask:
     frame_dir: Optional[str] = None
     threads: int = 0
     skip_frames: bool = True  # leave undecoded the frames nothing needs (same output, faster)
+    frame_spec: FrameSpec = DEFAULT_SPEC
+    keep: Optional[ClipKeep] = None
 
 
 @dataclass
@@ -49,6 +56,7 @@ class ClipResult:
     path: str
     audio: str = OFF
     frames: str = OFF
+    clip: str = OFF
     failures: List[Tuple[str, str]] = field(default_factory=list)
     filled_frames: int = 0
     seconds: float = 0.0
@@ -61,14 +69,15 @@ class ClipResult:
     @property
     def skipped(self) -> bool:
         """Whether everything requested was already complete (nothing written)."""
-        states = [s for s in (self.audio, self.frames) if s != OFF]
+        states = [s for s in (self.audio, self.frames, self.clip) if s != OFF]
         return bool(states) and all(s == SKIPPED for s in states)
 
 
 def failed_result(task: ClipTask, stage: str, reason: str) -> ClipResult:
     """The result of ``task`` when it failed at ``stage`` before writing anything."""
     result = ClipResult(task.video_id, task.path, audio=FAILED if task.audio_dir else OFF,
-                        frames=FAILED if task.frame_dir else OFF)
+                        frames=FAILED if task.frame_dir else OFF,
+                        clip=FAILED if task.keep else OFF)
     result.failures.append((stage, reason))
     return result
 
@@ -102,10 +111,14 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         result.failures.append(("id", f"unsafe video id {task.video_id!r}: {reason}"))
         result.audio = FAILED if task.audio_dir else OFF
         result.frames = FAILED if task.frame_dir else OFF
+        result.clip = FAILED if task.keep else OFF
         return
+    if task.keep is not None:
+        _keep(task, result)
     wav = wav_path(task.audio_dir, task.video_id) if task.audio_dir else None
     need_audio = wav is not None and wav_problem(wav) is not None
-    missing = missing_frames(task.frame_dir, task.video_id) if task.frame_dir else []
+    spec = task.frame_spec
+    missing = missing_frames(task.frame_dir, task.video_id, spec.count) if task.frame_dir else []
     need_frames = bool(missing)
     result.audio = OFF if wav is None else (SKIPPED if not need_audio else FAILED)
     result.frames = OFF if not task.frame_dir else (SKIPPED if not need_frames else FAILED)
@@ -131,11 +144,11 @@ def _process(task: ClipTask, result: ClipResult) -> None:
         schedule, fps = None, 0.0
         if need_frames:
             timing = probe.video_timing(container, vstream)
-            schedule = probe.frame_schedule(timing.fps, timing.frame_count)
+            schedule = probe.frame_schedule(timing.fps, timing.frame_count, spec.count)
             fps = timing.fps
         decoded = decode_mod.decode_clip(container, astream if need_audio else None,
                                          vstream if need_frames else None, schedule, fps,
-                                         task.threads, skip=task.skip_frames)
+                                         task.threads, skip=task.skip_frames, spec=spec)
 
     if decoded.truncated is not None:
         for stage, needed in (("audio", need_audio), ("frames", need_frames)):
@@ -158,8 +171,8 @@ def _process(task: ClipTask, result: ClipResult) -> None:
             why = decoded.video_error or "the video stream decoded to no frames"
             result.failures.append(("frames", why))
         else:
-            filled = frames_mod.fill_from_below(decoded.jpegs, list(range(N_FRAMES)))
-            result.filled_frames = N_FRAMES - len(decoded.jpegs)
+            filled = frames_mod.fill_from_below(decoded.jpegs, list(range(spec.count)))
+            result.filled_frames = spec.count - len(decoded.jpegs)
             try:
                 frames_mod.write_frame_set(task.frame_dir, task.video_id,
                                            {i: filled[i] for i in missing})
@@ -169,19 +182,44 @@ def _process(task: ClipTask, result: ClipResult) -> None:
                 result.failures.append(("frames", _write_failure(where, err)))
 
 
+def _keep(task: ClipTask, result: ClipResult) -> None:
+    """The trimmed clip, unless it exists already."""
+    keep = task.keep
+    if has_kept_clip(keep.folder, task.video_id):
+        result.clip = SKIPPED
+        return
+    dest = kept_clip_path(keep.folder, task.video_id)
+    try:
+        keep_clip(task.path, dest, keep)
+        result.clip = WRITTEN
+    except MediaError as err:
+        result.clip = FAILED
+        result.failures.append(("clip", err.message))
+    except OSError as err:
+        result.clip = FAILED
+        result.failures.append(("clip", _write_failure(dest, err)))
+
+
 def extract_clip(path: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
-                 video_id: Optional[str] = None, threads: int = 0) -> ClipResult:
-    """Extract one clip's ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``.
+                 video_id: Optional[str] = None, threads: int = 0,
+                 frame_spec: FrameSpec = DEFAULT_SPEC,
+                 keep: Optional[ClipKeep] = None) -> ClipResult:
+    """Extract one clip's ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``
+    (the frames ``frame_spec`` asks for; a frame folder that records other settings is refused
+    with :class:`~avprep.errors.InputError`), and with ``keep`` its trimmed
+    ``<keep.folder>/<id>.mp4``.
 
     Outputs that already exist are kept as they are. Pass None for ``audio_dir`` or ``frame_dir``
     to leave that output out. Raises :class:`MediaError` naming the first failed stage, after
     writing whatever else succeeded.
     """
     path = os.fspath(path)
+    if frame_dir is not None:
+        frames_mod.claim_frame_spec(frame_dir, frame_spec)
     task = ClipTask(path=path, video_id=video_id if video_id is not None else video_id_of(path),
                     audio_dir=os.fspath(audio_dir) if audio_dir is not None else None,
                     frame_dir=os.fspath(frame_dir) if frame_dir is not None else None,
-                    threads=threads)
+                    threads=threads, frame_spec=frame_spec, keep=keep)
     result = process_clip(task)
     if result.failures:
         stage, reason = result.failures[0]
