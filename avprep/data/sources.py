@@ -1,7 +1,9 @@
 """Where a Dataset's clips come from: a JSON data list with loose files, or a pack folder.
 
 Both give, per list index, a :class:`Clip`: its id, its label string, and lazy access to its
-waveform, its stored fbank (packs made with ``--fbank``) and its ten frames. A missing file is
+waveform, its stored fbank (packs made with ``--fbank``) and its frames; and ``frame_spec``, how
+the frames were made (how many per clip), from the frame folders' or the pack's record
+(:func:`avprep.media.framespec.frame_spec_of`). A missing file is
 reported, not raised, here (``frame`` returns None, ``waveform`` raises ``MediaError``); the
 Dataset decides between failing and substituting.
 """
@@ -80,6 +82,15 @@ class LooseSource:
         from avprep.lists import read_list
         self.path = None if hasattr(data, "video_id") else os.fspath(data)  # type: ignore[arg-type]
         self.data = read_list(self.path) if self.path is not None else data
+        self._spec = None
+
+    @property
+    def frame_spec(self):
+        """How the list's frames were made: the record of its entries' frame folders (the
+        default without one); :class:`InputError` when two folders record different counts."""
+        if self._spec is None:
+            self._spec = _common_spec(_distinct(self.data, "video_path"), self.path)
+        return self._spec
 
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
@@ -142,6 +153,8 @@ class PackSource:
         self._store = None
         self._pid = None
         self._len = len(self._open())
+        from avprep.media.framespec import frame_spec_of
+        self.frame_spec = frame_spec_of(self.path)
 
     def _open(self):
         if self._store is None or self._pid != os.getpid():
@@ -165,6 +178,29 @@ class PackSource:
 
 
 Source = Union[LooseSource, PackSource]
+
+
+def _distinct(data: object, name: str) -> List[str]:
+    """The distinct values of column ``name`` of a ``DataList`` (or of entries), in first order."""
+    column = getattr(data, "arrow_column", None)
+    if column is not None:
+        import pyarrow.compute as pc
+        return [str(v) for v in pc.unique(column(name)).to_pylist()]
+    return list(dict.fromkeys(getattr(e, name) for e in data))  # type: ignore[attr-defined]
+
+
+def _common_spec(folders: List[str], where: Optional[str]):
+    """The frame spec the frame folders record; one frame count for all of them."""
+    from avprep.media.framespec import DEFAULT_SPEC, frame_spec_of
+    spec, first = None, None
+    for folder in folders:
+        found = frame_spec_of(folder)
+        if spec is None:
+            spec, first = found, folder
+        elif found.count != spec.count:
+            raise InputError(f"the list's frame folders hold different frame counts: "
+                             f"{first} has {spec.count}, {folder} has {found.count}", where)
+    return spec if spec is not None else DEFAULT_SPEC
 
 
 def open_source(data: object) -> Source:
