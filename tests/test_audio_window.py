@@ -198,3 +198,26 @@ def test_evaluation_averages_over_the_sixteen_frames(data):
         alone = short(a[1][None], v[1][None], "multimodal")
     assert torch.allclose(logits[1][0], alone[0], atol=1e-5)
     assert not torch.allclose(logits[0][0], logits[1][0])
+
+
+def test_a_pack_records_the_frames_and_refuses_another_count(data, tmp_path):
+    from avprep.store import pack
+
+    with pytest.raises(InputError, match="a pack holds 10 frames per clip"):
+        pack(data, tmp_path / "pack16")
+    assert not (tmp_path / "pack16" / "manifest.json").exists()
+    # ten uncropped frames pack, and the pack records how they were made
+    videos = Path(json.loads(data.read_text())["data"][0]["wav"]).parent / "videos"
+    frames = tmp_path / "uncropped"
+    assert main(["extract", str(videos), "--only", "frames", "--frame-dir", str(frames),
+                 "--no-crop", "--workers", "0"]) == 0
+    entry = dict(json.loads(data.read_text())["data"][0], video_path=str(frames))
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({"data": [entry]}))
+    pack(listed, tmp_path / "pack")
+    spec = FrameSpec(count=10, crop=False)
+    packed = AVDataset(str(tmp_path / "pack"), str(LABEL_CSV), AVConfig(mode="eval"))
+    loose = AVDataset(str(listed), str(LABEL_CSV), AVConfig(mode="eval"))
+    assert packed.frame_spec == loose.frame_spec == spec and packed.frames == 10
+    # the loader cuts the uncropped frame as torchvision's Resize + CenterCrop
+    assert packed[0].image.shape == (3, 224, 224) and torch.equal(packed[0].image, loose[0].image)

@@ -89,7 +89,9 @@ class LooseSource:
         """How the list's frames were made: the record of its entries' frame folders (the
         default without one); :class:`InputError` when two folders record different counts."""
         if self._spec is None:
-            self._spec = _common_spec(_distinct(self.data, "video_path"), self.path)
+            from avprep.media.framespec import common_frame_spec
+            self._spec = common_frame_spec(self.data.distinct("video_path"),  # type: ignore
+                                           self.path)
         return self._spec
 
     def __len__(self) -> int:
@@ -178,29 +180,6 @@ class PackSource:
 
 
 Source = Union[LooseSource, PackSource]
-
-
-def _distinct(data: object, name: str) -> List[str]:
-    """The distinct values of column ``name`` of a ``DataList`` (or of entries), in first order."""
-    column = getattr(data, "arrow_column", None)
-    if column is not None:
-        import pyarrow.compute as pc
-        return [str(v) for v in pc.unique(column(name)).to_pylist()]
-    return list(dict.fromkeys(getattr(e, name) for e in data))  # type: ignore[attr-defined]
-
-
-def _common_spec(folders: List[str], where: Optional[str]):
-    """The frame spec the frame folders record; one frame count for all of them."""
-    from avprep.media.framespec import DEFAULT_SPEC, frame_spec_of
-    spec, first = None, None
-    for folder in folders:
-        found = frame_spec_of(folder)
-        if spec is None:
-            spec, first = found, folder
-        elif found.count != spec.count:
-            raise InputError(f"the list's frame folders hold different frame counts: "
-                             f"{first} has {spec.count}, {folder} has {found.count}", where)
-    return spec if spec is not None else DEFAULT_SPEC
 
 
 def open_source(data: object) -> Source:

@@ -14,7 +14,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, Union
+from typing import Any, Dict, Iterable, Optional, Union
 
 from avprep.atomic import TMP_MARK, write_text
 from avprep.constants import IMAGE_RES, N_FRAMES
@@ -110,6 +110,21 @@ def frame_spec_of(folder: PathLike) -> FrameSpec:
     return FrameSpec.from_json(obj, path)
 
 
+def common_frame_spec(folders: Iterable[PathLike], where: Optional[PathLike] = None) -> FrameSpec:
+    """The spec the frame folders record (the first one's; the default for none), when they
+    all record one frame count; :class:`InputError` naming two that differ (and ``where``, the
+    list they come from)."""
+    spec, first = None, None
+    for folder in folders:
+        found = frame_spec_of(folder)
+        if spec is None:
+            spec, first = found, folder
+        elif found.count != spec.count:
+            raise InputError(f"the frame folders hold different frame counts: {os.fspath(first)} "
+                             f"has {spec.count}, {os.fspath(folder)} has {found.count}", where)
+    return spec if spec is not None else DEFAULT_SPEC
+
+
 def write_frame_spec(folder: PathLike, spec: FrameSpec) -> Path:
     """Record ``spec`` as ``<folder>/frames.json``, atomically; return its path."""
     path = spec_path(folder)
@@ -153,4 +168,4 @@ def claim_frame_spec(folder: PathLike, spec: FrameSpec) -> None:
 
 
 __all__ = ["FrameSpec", "DEFAULT_SPEC", "SPEC_NAME", "spec_path", "frame_spec_of",
-           "write_frame_spec", "claim_frame_spec"]
+           "common_frame_spec", "write_frame_spec", "claim_frame_spec"]

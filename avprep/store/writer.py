@@ -118,7 +118,7 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
         raise MediaError(f"incomplete wav: {problem}", wav)
     pcm, rate = read_pcm16(wav)
     frames = {}
-    for i, path in enumerate(frame_paths(video_path, video_id)):
+    for i, path in enumerate(frame_paths(video_path, video_id, N_FRAMES)):
         try:
             blob = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):
