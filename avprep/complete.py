@@ -28,7 +28,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK
 from avprep.constants import N_FRAMES, SAMPLE_RATE
-from avprep.media.framespec import frame_spec_of
+from avprep.framespec import frame_spec_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -53,7 +53,7 @@ def frame_folder(frame_dir: PathLike, index: int) -> str:
 
 def frame_count(frame_dir: PathLike) -> int:
     """How many frames each clip of ``frame_dir`` has: its recorded count
-    (:func:`avprep.media.framespec.frame_spec_of`), ten without a record."""
+    (:func:`avprep.framespec.frame_spec_of`), ten without a record."""
     return frame_spec_of(frame_dir).count
 
 

@@ -21,7 +21,7 @@ from avprep.data.image import load_image
 from avprep.data.window import frame_window
 from avprep.errors import InputError
 from avprep.media.audio import write_wav
-from avprep.media.framespec import FrameSpec, write_frame_spec
+from avprep.framespec import FrameSpec, write_frame_spec
 from conftest import SAMPLES
 from test_frame_spec import numbered_clip, shown_number
 

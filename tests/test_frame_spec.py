@@ -18,10 +18,10 @@ from PIL import Image
 from avprep.cli import main
 from avprep.complete import scan_media
 from avprep.errors import FormatError, InputError
+from avprep.framespec import (DEFAULT_SPEC, SPEC_NAME, FrameSpec, claim_frame_spec,
+                              frame_spec_of, write_frame_spec)
 from avprep.layout import missing_frames
 from avprep.media import extract_clip
-from avprep.media.framespec import (DEFAULT_SPEC, SPEC_NAME, FrameSpec, claim_frame_spec,
-                                    frame_spec_of, write_frame_spec)
 from avprep.media.geometry import fit
 from avprep.synth import make_clip
 from conftest import CLIPS, REF

@@ -7,9 +7,8 @@ import sys
 
 from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
                         default_workers)
-from avprep.constants import IMAGE_RES, N_FRAMES
+from avprep.constants import DEFAULT_CLIP_TIMEOUT, IMAGE_RES, N_FRAMES
 from avprep.errors import InputError
-from avprep.constants import DEFAULT_CLIP_TIMEOUT  # light: no decoders
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -103,7 +102,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
 def frame_options(args: argparse.Namespace):
     """The ``FrameSpec`` and the ``ClipKeep`` (or None) that ``--frames``, ``--frame-size``,
     ``--no-crop``, ``--keep-clip``, ``--clip-gop`` and ``--clip-size`` ask for."""
-    from avprep.media.framespec import FrameSpec
+    from avprep.framespec import FrameSpec
     from avprep.media.keep import ClipKeep
 
     if args.keep_clip is None and (args.clip_gop is not None or args.clip_size is not None):

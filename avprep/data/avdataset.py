@@ -88,7 +88,7 @@ class AVDataset(Dataset):
 
     @property
     def frame_spec(self):
-        """How the data's frames were made (:class:`avprep.media.framespec.FrameSpec`)."""
+        """How the data's frames were made (:class:`avprep.framespec.FrameSpec`)."""
         return self.source.frame_spec
 
     @property

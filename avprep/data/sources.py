@@ -3,7 +3,7 @@
 Both give, per list index, a :class:`Clip`: its id, its label string, and lazy access to its
 waveform, its stored fbank (packs made with ``--fbank``) and its frames; and ``frame_spec``, how
 the frames were made (how many per clip), from the frame folders' or the pack's record
-(:func:`avprep.media.framespec.frame_spec_of`). A missing file is
+(:func:`avprep.framespec.frame_spec_of`). A missing file is
 reported, not raised, here (``frame`` returns None, ``waveform`` raises ``MediaError``); the
 Dataset decides between failing and substituting.
 """
@@ -89,7 +89,7 @@ class LooseSource:
         """How the list's frames were made: the record of its entries' frame folders (the
         default without one); :class:`InputError` when two folders record different counts."""
         if self._spec is None:
-            from avprep.media.framespec import common_frame_spec
+            from avprep.framespec import common_frame_spec
             self._spec = common_frame_spec(self.data.distinct("video_path"),  # type: ignore
                                            self.path)
         return self._spec
@@ -155,7 +155,7 @@ class PackSource:
         self._store = None
         self._pid = None
         self._len = len(self._open())
-        from avprep.media.framespec import frame_spec_of
+        from avprep.framespec import frame_spec_of
         self.frame_spec = frame_spec_of(self.path)
 
     def _open(self):

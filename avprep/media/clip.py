@@ -1,5 +1,5 @@
 """One clip: decode it once, in process, into the original pipeline's wav and ten frames (or the
-frames a :class:`~avprep.media.framespec.FrameSpec` asks for), and, when asked, keep its first
+frames a :class:`~avprep.framespec.FrameSpec` asks for), and, when asked, keep its first
 10 s as an mp4 (:mod:`avprep.media.keep`).
 
 :func:`process_clip` is the unit of work of a batch run: a top-level function of a picklable
@@ -25,7 +25,7 @@ from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
-from avprep.media.framespec import DEFAULT_SPEC, FrameSpec
+from avprep.framespec import DEFAULT_SPEC, FrameSpec
 from avprep.media.keep import ClipKeep, has_kept_clip, keep_clip, kept_clip_path
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -20,7 +20,7 @@ from typing import Dict, List, Optional
 from avprep.media import audio as audio_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
-from avprep.media.framespec import DEFAULT_SPEC, FrameSpec
+from avprep.framespec import DEFAULT_SPEC, FrameSpec
 
 # A stream that ends before this share of its declared length (less the slack) is truncated.
 _TRUNCATED_SHARE = 0.9

@@ -4,7 +4,7 @@ centre crop 224x224, JPEG at PIL's default quality (75); other counts and sizes 
 
 A clip's frames land together or not at all. A frame folder made with other settings than the
 original's records them (:func:`frame_spec_of`, :func:`write_frame_spec`, in
-:mod:`avprep.media.framespec`).
+:mod:`avprep.framespec`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from typing import Dict, Sequence, Union
 from PIL import Image
 
 from avprep.atomic import temp_name
+from avprep.framespec import (DEFAULT_SPEC, FrameSpec, claim_frame_spec, frame_spec_of,
+                              write_frame_spec)
 from avprep.layout import frame_path
-from avprep.media.framespec import (DEFAULT_SPEC, FrameSpec, claim_frame_spec, frame_spec_of,
-                                    write_frame_spec)
 from avprep.media.geometry import crop_box, fit, resized_size
 
 PathLike = Union[str, "os.PathLike[str]"]

@@ -23,7 +23,7 @@ from avprep.errors import InputError, WriteError
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.constants import DEFAULT_CLIP_TIMEOUT
-from avprep.media.framespec import DEFAULT_SPEC, FrameSpec, claim_frame_spec
+from avprep.framespec import DEFAULT_SPEC, FrameSpec, claim_frame_spec
 from avprep.media.keep import ClipKeep, has_kept_clip
 from avprep.media.log import FailureLog
 from avprep.outputs import check_outputs

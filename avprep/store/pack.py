@@ -23,7 +23,7 @@ import pyarrow as pa
 from avprep.atomic import atomic_path, remove_stale_temps, write_text
 from avprep.constants import N_FRAMES
 from avprep.errors import AvprepError, InputError
-from avprep.media.framespec import FrameSpec, common_frame_spec, write_frame_spec
+from avprep.framespec import FrameSpec, common_frame_spec, write_frame_spec
 from avprep.progress import progress
 from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
                                    sha256_of, shard_name)
