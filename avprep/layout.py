@@ -1,4 +1,5 @@
-"""Where extracted media live: ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``.
+"""Where extracted media live: ``<audio_dir>/<id>.wav`` and ``<frame_dir>/frame_<i>/<id>.jpg``,
+and clips: ``<folder>/<id>.mp4``.
 
 This is the layout the original CAV-MAE scripts write and its loader reads; a list entry's
 ``video_path`` is the ``frame_dir``. Every path made from an id goes through the safety check.
@@ -17,8 +18,10 @@ from avprep.safeid import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-__all__ = ["N_FRAMES", "SAMPLE_RATE", "wav_path", "frame_path", "frame_paths", "missing_frames",
-           "has_audio", "has_media"]
+CLIP_SUFFIX = ".mp4"
+
+__all__ = ["N_FRAMES", "SAMPLE_RATE", "CLIP_SUFFIX", "wav_path", "frame_path", "frame_paths",
+           "clip_path", "has_clip", "missing_frames", "has_audio", "has_media"]
 
 
 def wav_path(audio_dir: PathLike, video_id: str) -> Path:
@@ -37,6 +40,22 @@ def frame_paths(frame_dir: PathLike, video_id: str, count: Optional[int] = None)
     if count is None:
         count = frame_count(frame_dir)
     return [frame_path(frame_dir, i, video_id) for i in range(count)]
+
+
+def clip_path(folder: PathLike, video_id: str) -> Path:
+    """Path of the clip file of ``video_id``: ``<folder>/<id>.mp4`` (what ``download`` writes and
+    ``extract --keep-clip`` keeps)."""
+    return Path(folder) / f"{check_safe_id(video_id)}{CLIP_SUFFIX}"
+
+
+def has_clip(folder: PathLike, video_id: str) -> bool:
+    """Whether the clip file of ``video_id`` is there: a non-empty regular file (clips are renamed
+    into place only whole)."""
+    path = clip_path(folder, video_id)
+    try:
+        return path.is_file() and path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def missing_frames(frame_dir: PathLike, video_id: str, count: Optional[int] = None) -> List[int]:

@@ -18,15 +18,15 @@ from typing import List, Optional, Tuple, Union
 
 from avprep.errors import MediaError
 from avprep.complete import wav_problem
-from avprep.layout import missing_frames, wav_path
+from avprep.framespec import DEFAULT_SPEC, FrameSpec
+from avprep.layout import clip_path, has_clip, missing_frames, wav_path
 from avprep.lists.ids import video_id_of
 from avprep.safeid import unsafe_reason
 from avprep.media import audio as audio_mod
 from avprep.media import decode as decode_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
-from avprep.framespec import DEFAULT_SPEC, FrameSpec
-from avprep.media.keep import ClipKeep, has_kept_clip, keep_clip, kept_clip_path
+from avprep.media.keep import ClipKeep, keep_clip
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -185,10 +185,10 @@ def _process(task: ClipTask, result: ClipResult) -> None:
 def _keep(task: ClipTask, result: ClipResult) -> None:
     """The trimmed clip, unless it exists already."""
     keep = task.keep
-    if has_kept_clip(keep.folder, task.video_id):
+    if has_clip(keep.folder, task.video_id):
         result.clip = SKIPPED
         return
-    dest = kept_clip_path(keep.folder, task.video_id)
+    dest = clip_path(keep.folder, task.video_id)
     try:
         keep_clip(task.path, dest, keep)
         result.clip = WRITTEN

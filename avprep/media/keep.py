@@ -1,5 +1,5 @@
-"""The trimmed clip: the first 10 s of a video as ``<folder>/<id>.mp4``, for loaders that decode
-on the fly.
+"""The trimmed clip: the first 10 s of a video as ``<folder>/<id>.mp4``
+(:func:`avprep.layout.clip_path`), for loaders that decode on the fly.
 
 By default the streams are copied as they are (the video stream OpenCV reads and the audio stream
 ``ffmpeg`` maps, as extraction picks them): no re-encoding, cut at the packets around 10 s. A
@@ -20,13 +20,11 @@ from typing import List, Optional, Union
 
 from avprep.atomic import atomic_path
 from avprep.errors import InputError, MediaError
-from avprep.safeid import check_safe_id
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: seconds kept: the span the original pipeline samples its frames from
 CLIP_SECONDS = 10.0
-CLIP_SUFFIX = ".mp4"
 #: video codecs (PyAV names) an MP4 holds, copied as they are unless re-encoding is asked for
 MP4_VIDEO = frozenset({"h264", "hevc", "av1", "vp9", "mpeg4"})
 #: audio codecs an MP4 holds, copied as they are
@@ -60,20 +58,6 @@ class ClipKeep:
     def reencode(self) -> bool:
         """Whether the video is re-encoded whatever its codec."""
         return self.gop is not None or self.size is not None
-
-
-def kept_clip_path(folder: PathLike, video_id: str) -> Path:
-    """``<folder>/<id>.mp4``."""
-    return Path(folder) / f"{check_safe_id(video_id)}{CLIP_SUFFIX}"
-
-
-def has_kept_clip(folder: PathLike, video_id: str) -> bool:
-    """Whether the trimmed clip of ``video_id`` exists (it is renamed into place only whole)."""
-    path = kept_clip_path(folder, video_id)
-    try:
-        return path.is_file() and path.stat().st_size > 0
-    except OSError:
-        return False
 
 
 def _streams(path: str):
@@ -159,5 +143,4 @@ def keep_clip(source: PathLike, dest: PathLike, keep: ClipKeep) -> Path:
     return dest
 
 
-__all__ = ["CLIP_SECONDS", "ClipKeep", "kept_clip_path", "has_kept_clip", "clip_command",
-           "keep_clip"]
+__all__ = ["CLIP_SECONDS", "ClipKeep", "clip_command", "keep_clip"]

@@ -24,7 +24,8 @@ from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.constants import DEFAULT_CLIP_TIMEOUT
 from avprep.framespec import DEFAULT_SPEC, FrameSpec, claim_frame_spec
-from avprep.media.keep import ClipKeep, has_kept_clip
+from avprep.layout import has_clip
+from avprep.media.keep import ClipKeep
 from avprep.media.log import FailureLog
 from avprep.outputs import check_outputs
 
@@ -315,7 +316,7 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     for task in plan.tasks:
         audio_done = task.audio_dir is None or task.video_id in with_audio
         frames_done = task.frame_dir is None or task.video_id in with_frames
-        clip_done = keep is None or has_kept_clip(keep.folder, task.video_id)
+        clip_done = keep is None or has_clip(keep.folder, task.video_id)
         if audio_done and frames_done and clip_done:
             summary.skipped += 1
         else:
