@@ -272,3 +272,25 @@ def test_keep_clip_options_are_checked(videos, tmp_path, capsys):
     assert extract(videos, "--only", "audio", "--audio-dir", tmp_path / "a",
                    "--keep-clip", videos, "--workers", 0) == 2
     assert "holds input videos" in capsys.readouterr().err
+
+
+def test_validate_counts_the_recorded_frames(videos, tmp_path):
+    from avprep.lists import read_labels, read_list
+    from avprep.lists.validate import validate
+
+    frames, audio = tmp_path / "frames", tmp_path / "audio"
+    assert extract(videos, "--audio-dir", audio, "--frame-dir", frames, "--frames", 16,
+                   "--workers", 0) == 0
+    entry = {"video_id": "landscape", "wav": str(audio / "landscape.wav"),
+             "video_path": str(frames), "labels": "/m/09x0r"}
+    listed = tmp_path / "list.json"
+    listed.write_text(json.dumps({"data": [entry]}))
+    labels = read_labels(CLIPS["00W1lcxW-WU_40.000"].parent / "class_labels_indices_as.csv")
+
+    def missing() -> list:
+        report = validate(read_list(listed), labels, files=True)
+        return [kind for kind in report.problems if kind.endswith("_frames")]
+
+    assert missing() == []
+    (frames / "frame_14" / "landscape.jpg").unlink()  # beyond the default ten
+    assert missing() == ["missing_frames"]
