@@ -156,15 +156,19 @@ def claim_frame_spec(folder: PathLike, spec: FrameSpec) -> None:
     ways.
     """
     folder = Path(folder)
-    recorded = frame_spec_of(folder)
-    if spec_path(folder).exists() or _holds_frames(folder):
-        if recorded != spec:
-            raise InputError(f"the folder holds frames made as {recorded.describe()}; this run "
-                             f"makes {spec.describe()}: use another frame folder or the same "
-                             "settings", folder)
-        return
-    if not spec.is_default:
+    if spec_path(folder).exists():
+        recorded = frame_spec_of(folder)
+    elif spec.is_default:
+        return  # no record: the folder holds default frames, or none
+    elif _holds_frames(folder):
+        recorded = DEFAULT_SPEC
+    else:
         write_frame_spec(folder, spec)
+        return
+    if recorded != spec:
+        raise InputError(f"the folder holds frames made as {recorded.describe()}; this run makes "
+                         f"{spec.describe()}: use another frame folder or the same settings",
+                         folder)
 
 
 __all__ = ["FrameSpec", "DEFAULT_SPEC", "SPEC_NAME", "spec_path", "frame_spec_of",
