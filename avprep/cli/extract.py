@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING, Optional, Tuple
 
 from avprep.cli import (add_command, add_engine_options, add_option, check_engine_options,
                         default_workers)
 from avprep.constants import DEFAULT_CLIP_TIMEOUT, IMAGE_RES, N_FRAMES
 from avprep.errors import InputError
+
+if TYPE_CHECKING:
+    from avprep.framespec import FrameSpec
+    from avprep.media.keep import ClipKeep
 
 
 def register(subparsers: "argparse._SubParsersAction") -> None:
@@ -99,7 +104,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                         "--workers >= 1)")
 
 
-def frame_options(args: argparse.Namespace):
+def frame_options(args: argparse.Namespace) -> "Tuple[FrameSpec, Optional[ClipKeep]]":
     """The ``FrameSpec`` and the ``ClipKeep`` (or None) that ``--frames``, ``--frame-size``,
     ``--no-crop``, ``--keep-clip``, ``--clip-gop`` and ``--clip-size`` ask for."""
     from avprep.framespec import FrameSpec

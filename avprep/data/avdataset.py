@@ -13,6 +13,7 @@ from avprep.data.builder import AUDIO_OK, SampleBuilder
 from avprep.data.config import AVConfig
 from avprep.data.sources import Source, open_source
 from avprep.errors import InputError
+from avprep.framespec import FrameSpec
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -87,7 +88,7 @@ class AVDataset(Dataset):
         return self.frame_spec.count
 
     @property
-    def frame_spec(self):
+    def frame_spec(self) -> FrameSpec:
         """How the data's frames were made (:class:`avprep.framespec.FrameSpec`)."""
         return self.source.frame_spec
 

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from avprep.errors import InputError, MediaError
+from avprep.framespec import FrameSpec, common_frame_spec, frame_spec_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 ImageSource = Union[str, bytes]
@@ -82,14 +83,13 @@ class LooseSource:
         from avprep.lists import read_list
         self.path = None if hasattr(data, "video_id") else os.fspath(data)  # type: ignore[arg-type]
         self.data = read_list(self.path) if self.path is not None else data
-        self._spec = None
+        self._spec: Optional[FrameSpec] = None
 
     @property
-    def frame_spec(self):
+    def frame_spec(self) -> FrameSpec:
         """How the list's frames were made: the record of its entries' frame folders (the
         default without one); :class:`InputError` when two folders record different counts."""
         if self._spec is None:
-            from avprep.framespec import common_frame_spec
             self._spec = common_frame_spec(self.data.distinct("video_path"),  # type: ignore
                                            self.path)
         return self._spec
@@ -155,8 +155,7 @@ class PackSource:
         self._store = None
         self._pid = None
         self._len = len(self._open())
-        from avprep.framespec import frame_spec_of
-        self.frame_spec = frame_spec_of(self.path)
+        self.frame_spec: FrameSpec = frame_spec_of(self.path)
 
     def _open(self):
         if self._store is None or self._pid != os.getpid():
