@@ -1,7 +1,8 @@
 """When an extracted clip counts as done: the one check behind extract, build-list, validate, pack.
 
-A clip is complete when ``<audio_dir>/<id>.wav`` and the ten ``<frame_dir>/frame_<i>/<id>.jpg``
-are complete files:
+A clip is complete when ``<audio_dir>/<id>.wav`` and its ``<frame_dir>/frame_<i>/<id>.jpg`` are
+complete files, for every i below the folder's recorded frame count (ten without a record;
+:func:`frame_count`):
 
 - a wav is a regular file (or a link to one) whose RIFF/WAVE header parses with
   :data:`SAMPLE_RATE` Hz, :data:`CHANNELS` channel and a data chunk of non-zero length that the
@@ -27,6 +28,7 @@ from typing import Dict, Iterable, List, Optional, Set, Tuple, Union
 
 from avprep.atomic import TMP_MARK
 from avprep.constants import N_FRAMES, SAMPLE_RATE
+from avprep.framespec import frame_spec_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -47,6 +49,12 @@ _MAX_CHUNKS = 64
 def frame_folder(frame_dir: PathLike, index: int) -> str:
     """``<frame_dir>/frame_<index>``: the folder of every clip's frame ``index``."""
     return os.path.join(os.fspath(frame_dir), f"frame_{index}")
+
+
+def frame_count(frame_dir: PathLike) -> int:
+    """How many frames each clip of ``frame_dir`` has: its recorded count
+    (:func:`avprep.framespec.frame_spec_of`), ten without a record."""
+    return frame_spec_of(frame_dir).count
 
 
 def _open(path: PathLike) -> Tuple[Optional[int], Union[int, str]]:
@@ -193,7 +201,7 @@ def _listing(folder: str, suffix: str, wanted: Optional[Set[str]],
 
 @dataclass
 class MediaScan:
-    """What :func:`scan_media` found: ids with a complete wav, ids with ten complete frames,
+    """What :func:`scan_media` found: ids with a complete wav, ids with all their frames complete,
     the incomplete outputs with their reasons, and the temporary files of the ids scanned."""
 
     audio: Set[str] = field(default_factory=set)
@@ -202,18 +210,19 @@ class MediaScan:
     temps: List[str] = field(default_factory=list)
 
     def complete(self) -> Set[str]:
-        """Ids with both a complete wav and ten complete frames."""
+        """Ids with both a complete wav and all their frames complete."""
         return self.audio & self.frames
 
 
 def scan_media(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
                ids: Optional[Iterable[str]] = None, both: bool = False,
                temps: bool = False) -> MediaScan:
-    """Which ids (of ``ids``, or all found) have a complete wav and ten complete frames.
+    """Which ids (of ``ids``, or all found) have a complete wav and all their frames complete
+    (as many as ``frame_dir`` records, :func:`frame_count`).
 
-    Each of the eleven folders is listed once; only the names that can make a complete output
-    are opened, and only for their first and last bytes. With ``both`` an id counts only when
-    all eleven names exist, and the others are not opened at all (build-list's question);
+    Each folder (the audio folder, every ``frame_<i>``) is listed once; only the names that can
+    make a complete output are opened, and only for their first and last bytes. With ``both`` an id counts only when
+    all its names exist, and the others are not opened at all (build-list's question);
     without it the wav and the frames are judged apart (extract's question, which redoes either).
     ``temps`` also collects the temporary files of the ids scanned (a killed run's leftovers).
     A folder of None is not scanned and its set stays empty.
@@ -226,7 +235,8 @@ def scan_media(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
         wav_ids = _listing(os.fspath(audio_dir), WAV_SUFFIX, wanted, collect)
     frame_ids: Optional[Set[str]] = None
     if frame_dir is not None:
-        for i in range(N_FRAMES):
+        count = frame_count(frame_dir)
+        for i in range(count):
             named = _listing(frame_folder(frame_dir, i), FRAME_SUFFIX,
                              frame_ids if frame_ids is not None and collect is None else wanted,
                              collect)
@@ -244,7 +254,7 @@ def scan_media(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
         else:
             scan.broken[path] = problem
     if frame_dir is not None:
-        folders = [frame_folder(frame_dir, i) for i in range(N_FRAMES)]
+        folders = [frame_folder(frame_dir, i) for i in range(frame_count(frame_dir))]
         for vid in frame_ids:
             if both and vid not in scan.audio:
                 continue
@@ -260,6 +270,7 @@ def scan_media(audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
     return scan
 
 
-__all__ = ["N_FRAMES", "SAMPLE_RATE", "CHANNELS", "MISSING", "frame_folder", "wav_problem",
+__all__ = ["N_FRAMES", "SAMPLE_RATE", "CHANNELS", "MISSING", "frame_folder", "frame_count",
+           "wav_problem",
            "audio_problem", "jpeg_problem", "jpeg_bytes_problem", "temp_id", "MediaScan",
            "scan_media"]

@@ -21,7 +21,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         example ids: duplicate_id, unsafe_id, malformed_id, empty_labels, malformed_labels,
         unknown_label, duplicate_label; with --weights: weights_length, nonfinite_weight,
         negative_weight; with --against: not_in_released, labels_differ; with --check-files:
-        missing_wav, missing_frames (<video_path>/frame_<i>/<video_id>.jpg, i = 0..9),
+        missing_wav, missing_frames (<video_path>/frame_<i>/<video_id>.jpg, i = 0..9, or
+        below the count <video_path>/frames.json records),
         broken_wav, broken_frames (present but not complete: empty, a dangling link, a folder,
         a .wav that is not 16 kHz mono with samples, a JPEG without its start or end marker).
 

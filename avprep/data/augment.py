@@ -7,7 +7,8 @@ on the generator's seed, which the Dataset derives from (seed, epoch, index): th
 with any number of workers, and the same whether the fbank is made in the loader or per batch.
 
 Distributions, as the original loader draws them:
-- frame: uniform over 0..total_frame-1 (train mode) or fixed (eval mode);
+- frame: uniform over 0..total_frame-1 (train mode; total_frame is the frames the data records)
+  or fixed (eval mode);
 - mixup with probability ``mixup``: partner uniform over the dataset, lambda ~ Beta(10, 10);
 - frequency / time mask (torchaudio's ``FrequencyMasking`` / ``TimeMasking``, one mask each):
   width ``floor(u1 * param)``, start ``floor(u2 * (size - u1 * param))``, u1, u2 ~ U[0, 1);
@@ -73,7 +74,7 @@ def _mask(rng: np.random.Generator, param: int, size: int) -> Optional[Tuple[int
 def draw_frame(config: AVConfig, rng: np.random.Generator) -> int:
     """The frame to show: fixed in eval mode, uniform over the clip's frames otherwise."""
     fixed = config.eval_frame
-    return fixed if fixed is not None else int(rng.integers(0, config.total_frame))
+    return fixed if fixed is not None else int(rng.integers(0, config.frame_count))
 
 
 def draw_plan(config: AVConfig, dataset_size: int, rng: np.random.Generator) -> AugmentPlan:
@@ -85,12 +86,12 @@ def draw_plan(config: AVConfig, dataset_size: int, rng: np.random.Generator) -> 
         mix_lambda = float(rng.beta(BETA_A, BETA_B))
         mix_frame = draw_frame(config, rng)
     freq_mask = _mask(rng, config.freqm, config.num_mel_bins) if config.freqm else None
-    time_mask = _mask(rng, config.timem, config.target_length) if config.timem else None
+    time_mask = _mask(rng, config.timem, config.fbank_rows) if config.timem else None
     noise_scale, noise_seed, roll = None, 0, 0
     if config.noise:
         noise_scale = float(rng.random())
         noise_seed = int(rng.integers(0, 2 ** 52))
-        roll = int(rng.integers(-config.target_length, config.target_length))
+        roll = int(rng.integers(-config.fbank_rows, config.fbank_rows))
     return AugmentPlan(frame, mix_index, mix_lambda, mix_frame, freq_mask, time_mask,
                        noise_scale, noise_seed, roll)
 

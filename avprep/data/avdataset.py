@@ -13,13 +13,15 @@ from avprep.data.builder import AUDIO_OK, SampleBuilder
 from avprep.data.config import AVConfig
 from avprep.data.sources import Source, open_source
 from avprep.errors import InputError
+from avprep.framespec import FrameSpec
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 
 class AVSample(NamedTuple):
-    """One sample: fbank ``[target_length, bins]``, image ``[3, res, res]``, label ``[classes]``
-    (all float32), its list index and video id."""
+    """One sample: fbank ``[target_length, bins]`` (``[audio_window, bins]`` with an audio
+    window), image ``[3, res, res]``, label ``[classes]`` (all float32), its list index and video
+    id."""
 
     fbank: torch.Tensor
     image: torch.Tensor
@@ -54,7 +56,9 @@ class AVDataset(Dataset):
     """Samples of a JSON data list (path or ``DataList``) or of a pack folder.
 
     ``labels`` is the label CSV (path or ``LabelSet``); ``config`` an :class:`AVConfig`. Items are
-    :class:`AVSample` (or :class:`AVWaveSample` with ``config.batch_fbank``). Call
+    :class:`AVSample` (or :class:`AVWaveSample` with ``config.batch_fbank``). ``frames`` is how
+    many frames per clip the data records (ten without a record); the frame is drawn from
+    ``[0, config.total_frame)``, which is ``frames`` unless the config sets it. Call
     ``set_epoch(e)`` before each epoch when ``config.seed`` is set (with persistent workers, the
     epoch the workers were started with stays in use). ``substitutions`` counts, per kind, the
     substitutes used in lenient mode in this process.
@@ -62,16 +66,31 @@ class AVDataset(Dataset):
 
     def __init__(self, data: Union[PathLike, object], labels: Union[PathLike, object],
                  config: Optional[AVConfig] = None):
-        self.config = config if config is not None else AVConfig()
-        if self.config.batch_fbank and self.config.num_mel_bins != 128:
+        config = config if config is not None else AVConfig()
+        if config.batch_fbank and config.num_mel_bins != 128:
             raise InputError("batch_fbank computes 128 mel bins; set num_mel_bins to 128")
+        if config.batch_fbank and config.audio_window is not None:
+            raise InputError("audio_window slices the fbank in the loader: turn batch_fbank off")
         self.source: Source = open_source(data)
+        if config.total_frame is None:
+            config = config.replace(total_frame=self.frames)
+        self.config = config
         self.label_index = _label_index(labels)
         self.builder = SampleBuilder(self.source, self.label_index, self.config)
         self.epoch = 0
 
     def __len__(self) -> int:
         return len(self.source)
+
+    @property
+    def frames(self) -> int:
+        """Frames per clip the data records having (:attr:`frame_spec`)."""
+        return self.frame_spec.count
+
+    @property
+    def frame_spec(self) -> FrameSpec:
+        """How the data's frames were made (:class:`avprep.framespec.FrameSpec`)."""
+        return self.source.frame_spec
 
     @property
     def label_num(self) -> int:

@@ -1,10 +1,11 @@
 """The one implementation behind ``AVDataset`` and ``AudiosetDataset``: list index -> sample.
 
 Per sample: draw the :class:`~avprep.data.augment.AugmentPlan`; audio (stored fbank, or wav ->
-mean removed -> [mixup] -> Kaldi fbank), pad or cut to ``target_length``, SpecAugment masks,
-normalize, noise and roll; the frame (``[3, res, res]``), mixed with the partner's for mixup; the
-label vector. In strict mode a missing or unreadable file raises ``MediaError`` naming the id and the
-file; in lenient mode the original's substitute is used and counted.
+mean removed -> [mixup] -> Kaldi fbank), pad or cut to ``target_length``, [the rows of the
+chosen frame's audio window], SpecAugment masks, normalize, noise and roll; the frame
+(``[3, res, res]``), mixed with the partner's for mixup; the label vector. In strict mode a
+missing or unreadable file raises ``MediaError`` naming the id and the file; in lenient mode the
+original's substitute is used and counted.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from avprep.data.augment import (AugmentPlan, apply_masks, apply_noise, draw_pla
 from avprep.data.config import AVConfig
 from avprep.data.image import fallback_image, load_image
 from avprep.data.sources import Clip, Source, frame_order
+from avprep.data.window import frame_window
 from avprep.errors import FormatError, MediaError
 from avprep.safetext import shown
 
@@ -54,16 +56,27 @@ def substitute_fbank(config: AVConfig, status: int) -> torch.Tensor:
     return out
 
 
+def fbank_rows_of(config: AVConfig, frame: int) -> Tuple[int, int]:
+    """Rows ``(start, end)`` of the padded ``target_length`` fbank that a sample showing
+    ``frame`` carries: all of them, or with ``audio_window`` the window centred on the frame
+    (:func:`avprep.data.window.frame_window`)."""
+    if config.audio_window is None:
+        return 0, config.target_length
+    return frame_window(frame, config.frame_count, config.target_length, config.audio_window)
+
+
 def finish_fbank(config: AVConfig, raw: torch.Tensor, plan: AugmentPlan) -> torch.Tensor:
-    """Raw fbank -> padded or cut to ``target_length`` -> masks -> normalization -> noise, roll.
+    """Raw fbank -> padded or cut to ``target_length`` -> [the rows of the plan's frame's audio
+    window] -> masks -> normalization -> noise, roll.
 
     Works in one new tensor, in place; the values are those of ``avprep.features.pad_or_cut``
     then ``normalize``.
     """
-    fb = torch.zeros((config.target_length, raw.shape[1]), dtype=torch.float32,
-                     device=raw.device)
-    n = min(config.target_length, raw.shape[0])
-    fb[:n] = raw[:n]
+    start, end = fbank_rows_of(config, plan.frame)
+    fb = torch.zeros((end - start, raw.shape[1]), dtype=torch.float32, device=raw.device)
+    n = min(end, raw.shape[0]) - start
+    if n > 0:
+        fb[:n] = raw[start:start + n]
     apply_masks(fb, plan)
     if not config.skip_norm:
         fb.sub_(config.mean).div_(config.std)
@@ -160,12 +173,18 @@ class SampleBuilder:
         self._substitute("audio_too_short", clip, where, reason)
         return AudioResult(status=AUDIO_TOO_SHORT)
 
-    def fbank(self, clip: Clip, plan: AugmentPlan, partner: Optional[Clip]) -> torch.Tensor:
-        """The finished ``[target_length, bins]`` fbank of ``clip`` under ``plan``."""
+    def raw_fbank(self, clip: Clip, plan: AugmentPlan, partner: Optional[Clip]) -> torch.Tensor:
+        """The un-padded, un-normalized fbank of ``clip`` (mixed with ``partner``), or the
+        original's substitute."""
         result = self.audio(clip, plan, partner)
-        raw = result.fbank if result.status == AUDIO_OK else substitute_fbank(self.config,
-                                                                              result.status)
-        return finish_fbank(self.config, raw, plan)
+        if result.status == AUDIO_OK:
+            return result.fbank
+        return substitute_fbank(self.config, result.status)
+
+    def fbank(self, clip: Clip, plan: AugmentPlan, partner: Optional[Clip]) -> torch.Tensor:
+        """The finished ``[target_length, bins]`` fbank of ``clip`` under ``plan`` (its frame's
+        ``[audio_window, bins]`` rows with an audio window)."""
+        return finish_fbank(self.config, self.raw_fbank(clip, plan, partner), plan)
 
     # image ----------------------------------------------------------------------------------
     def _frame_source(self, clip: Clip, frame: int):

@@ -3,8 +3,9 @@
 Keys the original reads and their defaults here (the original has no usable default for several of
 them and crashes or silently substitutes without them; the defaults below are the published values):
 num_mel_bins 128, target_length 1024, freqm 0, timem 0, mixup 0.0, dataset 'audioset', mode 'train',
-mean -5.081, std 4.4849, noise False, label_smooth 0.0, im_res 224, frame_use -1, total_frame 10,
-skip_norm False. avprep adds: strict True, seed None, batch_fbank False, use_stored_fbank True.
+mean -5.081, std 4.4849, noise False, label_smooth 0.0, im_res 224, frame_use -1, total_frame
+(the frames the data records having, ten without a record), skip_norm False. avprep adds: strict
+True, seed None, batch_fbank False, use_stored_fbank True, audio_window None.
 
 As in the original, ``mode`` only chooses the frame (eval: ``frame_use``, or the middle frame when
 it is -1; anything else: a random frame); the augmentations are on whenever their settings are.
@@ -36,7 +37,10 @@ class AVConfig:
     of processes). With None they come from the
     process's random state, as in the original. ``batch_fbank``: return waveforms and compute the
     fbank per batch (``avprep.data.BatchFbank``), e.g. on the GPU. ``use_stored_fbank``: read a
-    pack's stored fbank when the sample is not mixed.
+    pack's stored fbank when the sample is not mixed. ``total_frame`` None: as many frames as the
+    data records (:attr:`avprep.data.AVDataset.frames`). ``audio_window``: return, instead of the
+    whole ``target_length`` fbank, the ``audio_window`` rows centred on the chosen frame's time
+    (:func:`avprep.data.window.frame_window`, CAV-MAE Sync's rule; e.g. 416 rows, about 4 s).
     """
 
     num_mel_bins: int = NUM_MEL_BINS
@@ -52,12 +56,13 @@ class AVConfig:
     label_smooth: float = 0.0
     im_res: int = IMAGE_RES
     frame_use: int = -1
-    total_frame: int = N_FRAMES
+    total_frame: Optional[int] = None
     skip_norm: bool = False
     strict: bool = True
     seed: Optional[int] = None
     batch_fbank: bool = False
     use_stored_fbank: bool = True
+    audio_window: Optional[int] = None
 
     def __post_init__(self) -> None:
         if self.num_mel_bins <= 0 or self.target_length <= 0 or self.im_res <= 0:
@@ -70,15 +75,31 @@ class AVConfig:
             raise InputError("freqm and timem must not be negative")
         if not self.skip_norm and self.std == 0:
             raise InputError("std must not be 0 (set skip_norm to skip normalization)")
-        if not -1 <= self.frame_use < self.total_frame:
-            raise InputError(f"frame_use must be -1 or a frame index below {self.total_frame}")
+        if self.total_frame is not None and self.total_frame < 1:
+            raise InputError(f"total_frame must be 1 or more, got {self.total_frame}")
+        if self.frame_use < -1 or (self.total_frame is not None
+                                   and self.frame_use >= self.total_frame):
+            raise InputError(f"frame_use must be -1 or a frame index below {self.frame_count}")
+        if self.audio_window is not None and not 1 <= self.audio_window <= self.target_length:
+            raise InputError(f"audio_window must be 1..target_length ({self.target_length}) "
+                             f"fbank frames, got {self.audio_window}")
+
+    @property
+    def frame_count(self) -> int:
+        """Frames per clip to draw from: ``total_frame``, or ten when it is not resolved yet."""
+        return self.total_frame if self.total_frame is not None else N_FRAMES
+
+    @property
+    def fbank_rows(self) -> int:
+        """Rows of the fbank a sample carries: ``audio_window`` when set, else ``target_length``."""
+        return self.audio_window if self.audio_window is not None else self.target_length
 
     @property
     def eval_frame(self) -> Optional[int]:
         """The frame used for every sample, or None when each sample draws one."""
         if self.mode != "eval":
             return None
-        return self.total_frame // 2 if self.frame_use == -1 else self.frame_use
+        return self.frame_count // 2 if self.frame_use == -1 else self.frame_use
 
     def replace(self, **changes: Any) -> "AVConfig":
         """A copy with ``changes`` applied."""

@@ -2,20 +2,25 @@
 
 RGB, shorter side resized to ``res`` (bicubic, the longer side truncated as torchvision's
 ``Resize(res)`` computes it), centre crop, scaled to [0, 1], normalized with the ImageNet mean and
-std. Implemented with Pillow alone; the frames avprep extracts are already 224x224, for which the
-resize and crop are the identity.
+std. Implemented with Pillow alone; the frames avprep extracts by default are already 224x224, for
+which the resize and crop are the identity (frames kept uncropped, ``extract --no-crop``, are cut
+here).
 """
 
 from __future__ import annotations
 
 import io
 import os
-from typing import Tuple, Union
+from typing import Union
 
 import numpy as np
 import torch
 from PIL import Image
 
+from avprep.media.geometry import fit, resized_size
+
+#: the loader's resampling filter: bicubic, the original loader's ``Resize(im_res, BICUBIC)``
+LOADER_FILTER = Image.Resampling.BICUBIC
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 #: what the original loader returns when no frame of a clip can be read (not normalized)
@@ -32,22 +37,14 @@ _LEVELS = (torch.arange(256, dtype=torch.float32).expand(3, 1, 256).div(255)
 ImageSource = Union[str, "os.PathLike[str]", bytes]
 
 
-def resized_size(width: int, height: int, res: int) -> Tuple[int, int]:
-    """``(width, height)`` after scaling the shorter side to ``res``, the longer one truncated."""
-    if width <= height:
-        return res, int(res * height / width)
-    return int(res * width / height), res
-
-
 def resize_and_crop(img: Image.Image, res: int) -> Image.Image:
-    """Resize the shorter side to ``res`` (bicubic) and cut the centre ``res`` x ``res`` square."""
-    size = resized_size(img.width, img.height, res)
+    """Resize the shorter side to ``res`` (:data:`LOADER_FILTER`) and cut the centre ``res`` x
+    ``res`` square (:func:`avprep.media.geometry.fit`, the geometry extraction uses too)."""
+    size, box = fit(img.width, img.height, res)
     if size != img.size:
-        img = img.resize(size, Image.Resampling.BICUBIC)
+        img = img.resize(size, LOADER_FILTER)
     if img.size != (res, res):
-        left = int(round((img.width - res) / 2.0))
-        top = int(round((img.height - res) / 2.0))
-        img = img.crop((left, top, left + res, top + res))
+        img = img.crop(box)
     return img
 
 
@@ -71,3 +68,7 @@ def load_image(source: ImageSource, res: int = 224) -> torch.Tensor:
 def fallback_image(res: int = 224) -> torch.Tensor:
     """The constant image the original loader substitutes when no frame can be read."""
     return torch.full((3, res, res), FALLBACK_IMAGE_VALUE, dtype=torch.float32)
+
+
+__all__ = ["IMAGENET_MEAN", "IMAGENET_STD", "FALLBACK_IMAGE_VALUE", "LOADER_FILTER", "resized_size",
+           "resize_and_crop", "to_normalized_tensor", "load_image", "fallback_image"]

@@ -1,7 +1,9 @@
 """Where a Dataset's clips come from: a JSON data list with loose files, or a pack folder.
 
 Both give, per list index, a :class:`Clip`: its id, its label string, and lazy access to its
-waveform, its stored fbank (packs made with ``--fbank``) and its ten frames. A missing file is
+waveform, its stored fbank (packs made with ``--fbank``) and its frames; and ``frame_spec``, how
+the frames were made (how many per clip), from the frame folders' or the pack's record
+(:func:`avprep.framespec.frame_spec_of`). A missing file is
 reported, not raised, here (``frame`` returns None, ``waveform`` raises ``MediaError``); the
 Dataset decides between failing and substituting.
 """
@@ -16,6 +18,7 @@ import numpy as np
 import torch
 
 from avprep.errors import InputError, MediaError
+from avprep.framespec import FrameSpec, common_frame_spec, frame_spec_of
 
 PathLike = Union[str, "os.PathLike[str]"]
 ImageSource = Union[str, bytes]
@@ -87,6 +90,19 @@ class LooseSource:
         self.path = None if hasattr(data, "video_id") else os.fspath(data)  # type: ignore[arg-type]
         self.data = read_list(self.path) if self.path is not None else data
         self._packs = PackRows.of(self.data, self.path)
+        self._spec: Optional[FrameSpec] = None
+
+    @property
+    def frame_spec(self) -> FrameSpec:
+        """How the list's frames were made: the record of its entries' frame folders, or of the
+        packs they point into (the default without one); :class:`InputError` when two record
+        different counts."""
+        if self._spec is None:
+            from avprep.layout import PACK_SCHEME
+            folders = [f[len(PACK_SCHEME):] if f.startswith(PACK_SCHEME) else f
+                       for f in self.data.distinct("video_path")]  # type: ignore[attr-defined]
+            self._spec = common_frame_spec(folders, self.path)
+        return self._spec
 
     def __len__(self) -> int:
         return len(self.data)  # type: ignore[arg-type]
@@ -253,6 +269,7 @@ class PackSource:
         self._store = None
         self._pid = None
         self._len = len(self._open())
+        self.frame_spec: FrameSpec = frame_spec_of(self.path)
 
     def _open(self):
         if self._store is None or self._pid != os.getpid():

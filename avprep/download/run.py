@@ -30,6 +30,7 @@ from avprep.download.pacing import MAX_BACKOFF, MAX_PAUSES, Pacer
 from avprep.download.segments import Segment, read_ids, read_segment_tables, resolve
 from avprep.download.source import YOUTUBE_TEMPLATE, find_media, ydl_params
 from avprep.errors import InputError
+from avprep.layout import clip_path, has_clip
 from avprep.progress import progress
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -117,20 +118,6 @@ def _clean_partial(folder: Path) -> None:
         if is_stale_temp(path):
             with contextlib.suppress(FileNotFoundError, IsADirectoryError):
                 path.unlink()
-
-
-def clip_path(dest: PathLike, video_id: str) -> Path:
-    """Where the clip of ``video_id`` goes: ``DIR/<video_id>.mp4``."""
-    return Path(dest) / f"{video_id}.mp4"
-
-
-def has_clip(dest: PathLike, video_id: str) -> bool:
-    """Whether a finished clip of ``video_id`` is in DIR."""
-    path = clip_path(dest, video_id)
-    try:
-        return path.is_file() and path.stat().st_size > 0
-    except OSError:
-        return False
 
 
 class _Queue:

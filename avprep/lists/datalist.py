@@ -150,6 +150,12 @@ class DataList:
         in pieces) or a dictionary array (``video_path`` of a read list)."""
         return self._arrays[name]
 
+    def distinct(self, name: str) -> List[str]:
+        """The distinct values of column ``name``, in order of first appearance."""
+        import pyarrow.compute as pc
+
+        return [str(v) for v in pc.unique(self.arrow_column(name)).to_pylist()]
+
     @property
     def video_id(self) -> List[str]:
         """The video ids, in list order."""

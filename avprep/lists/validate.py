@@ -16,7 +16,8 @@ Each kind of problem has a plain name and is reported with a count and example i
 ``not_in_released``         an id the released list does not have
 ``labels_differ``           an id whose labels differ from the released entry's
 ``missing_wav``             the entry's wav file does not exist
-``missing_frames``          one or more of the entry's 10 frames does not exist
+``missing_frames``          one or more of the entry's frames (10, or as its folder records)
+                            does not exist
 ``broken_wav``              the wav exists but is not complete (empty, a folder, a dangling
                             link, not 16 kHz mono, no samples, cut short)
 ``broken_frames``           a frame exists but is not complete (empty, not a whole JPEG)
@@ -39,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from avprep.complete import audio_problem, jpeg_problem
+from avprep.complete import audio_problem, frame_count, jpeg_problem
 from avprep.layout import frame_paths
 from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
@@ -269,6 +270,7 @@ def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> 
     """
     base = Path(root) if root is not None else Path.cwd()
     listings: Dict[Path, Optional[frozenset]] = {}
+    counts: Dict[Path, int] = {}
     missing_wav: List[int] = []
     missing_frames: List[int] = []
     broken_wav: List[int] = []
@@ -294,7 +296,10 @@ def check_files(data: DataList, report: Report, root: Optional[Path] = None) -> 
         frames_ok = True
         if unsafe_reason(e.video_id) is None:
             absent = broken = False
-            for k, frame in enumerate(frame_paths(base / e.video_path, e.video_id)):
+            folder = base / e.video_path
+            if folder not in counts:  # each frame folder's recorded frame count, read once
+                counts[folder] = frame_count(folder)
+            for k, frame in enumerate(frame_paths(folder, e.video_id, counts[folder])):
                 names = _listing(frame.parent, listings)
                 if names is None or frame.name not in names:
                     absent = True

@@ -7,7 +7,10 @@
   read them
 - :mod:`avprep.media.decode` the one pass over a container (demux once, skip the frames nothing
   needs)
-- :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions
+- :mod:`avprep.media.audio` and :mod:`avprep.media.frames`: the audio and frame conversions;
+  other frame counts and sizes by a :class:`FrameSpec` (:mod:`avprep.framespec`), the geometry
+  shared with the loader in :mod:`avprep.media.geometry`
+- :mod:`avprep.media.keep` the trimmed 10-s mp4 (:class:`ClipKeep`), for on-the-fly decoders
 - :mod:`avprep.media.reference` the original method rebuilt with its tools, for comparisons
 
 Names are imported on first use, so ``import avprep.media`` stays light.
@@ -23,6 +26,7 @@ _EXPORTS = {
     "FailureLog": "avprep.media.log", "read_failures": "avprep.media.log",
     "Summary": "avprep.media.runner", "find_inputs": "avprep.media.runner",
     "run_extract": "avprep.media.runner",
+    "FrameSpec": "avprep.framespec", "ClipKeep": "avprep.media.keep",
 }
 
 __all__ = sorted(_EXPORTS)

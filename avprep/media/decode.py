@@ -20,6 +20,7 @@ from typing import Dict, List, Optional
 from avprep.media import audio as audio_mod
 from avprep.media import frames as frames_mod
 from avprep.media import probe
+from avprep.framespec import DEFAULT_SPEC, FrameSpec
 
 # A stream that ends before this share of its declared length (less the slack) is truncated.
 _TRUNCATED_SHARE = 0.9
@@ -71,8 +72,9 @@ class _VideoPass:
     """The scheduled frames of one video stream as JPEGs, fed packets in demux order."""
 
     def __init__(self, container, stream, schedule: List[int], fps: float, threads: int,
-                 skip: bool = True):
+                 skip: bool = True, spec: FrameSpec = DEFAULT_SPEC):
         self.stream = stream
+        self.spec = spec
         self.context = stream.codec_context
         self.schedule = schedule
         self.fps = fps
@@ -212,7 +214,7 @@ class _VideoPass:
             self.count += 1
         if rank in self.wanted:
             image = frames_mod.upright(frame_image(frame), getattr(frame, "rotation", 0))
-            jpeg = frames_mod.encode_frame(image)
+            jpeg = frames_mod.encode_frame(image, self.spec)
             for slot in self.wanted[rank]:
                 self.jpegs[slot] = jpeg
         if rank >= self.last_needed:
@@ -236,15 +238,16 @@ class _VideoPass:
 
 
 def decode_clip(container, astream, vstream, schedule: Optional[List[int]], fps: float,
-                threads: int, skip: bool = True) -> Decoded:
+                threads: int, skip: bool = True, spec: FrameSpec = DEFAULT_SPEC) -> Decoded:
     """Demux ``container`` once: resample channel 0 of ``astream`` (None: no audio) and turn
-    the frames of ``vstream`` at ``schedule`` (decoded frame indices) into JPEGs.
+    the frames of ``vstream`` at ``schedule`` (decoded frame indices) into JPEGs sized and cut as
+    ``spec`` says.
 
     ``skip`` False decodes every frame up to the last scheduled one (for comparisons).
     """
     out = Decoded()
     resampler = audio_mod.Channel0Resampler() if astream is not None else None
-    video = (_VideoPass(container, vstream, schedule, fps, threads, skip)
+    video = (_VideoPass(container, vstream, schedule, fps, threads, skip, spec)
              if vstream is not None and schedule else None)
     streams = [s for s in (astream, vstream if video else None) if s is not None]
     if not streams:  # demux() without streams would read every stream

@@ -1,38 +1,37 @@
 """Frames as the original wrote them: shorter side to 224 (the longer truncated), bilinear,
-centre crop 224x224, JPEG at PIL's default quality (75).
+centre crop 224x224, JPEG at PIL's default quality (75); other counts and sizes by a
+:class:`FrameSpec`.
 
-A clip's frames land together or not at all."""
+A clip's frames land together or not at all. A frame folder made with other settings than the
+original's records them (:func:`frame_spec_of`, :func:`write_frame_spec`, in
+:mod:`avprep.framespec`).
+"""
 
 from __future__ import annotations
 
 import contextlib
 import io
 import os
-from typing import Dict, Sequence, Tuple, Union
+from typing import Dict, Sequence, Union
 
 from PIL import Image
 
 from avprep.atomic import temp_name
+from avprep.framespec import (DEFAULT_SPEC, FrameSpec, claim_frame_spec, frame_spec_of,
+                              write_frame_spec)
 from avprep.layout import frame_path
+from avprep.media.geometry import crop_box, fit, resized_size
 
 PathLike = Union[str, "os.PathLike[str]"]
-SIZE = 224
+SIZE = DEFAULT_SPEC.size
+#: extraction's resampling filter: PIL bilinear, what the original's ``Resize(224)`` applied
+EXTRACT_FILTER = Image.Resampling.BILINEAR
 _ROTATE = {90: Image.Transpose.ROTATE_270, 180: Image.Transpose.ROTATE_180,
            270: Image.Transpose.ROTATE_90}
 
-
-def resized_size(width: int, height: int, size: int = SIZE) -> Tuple[int, int]:
-    """(width, height): the shorter side ``size``, the longer ``int(size * long / short)``."""
-    if width <= height:
-        return size, int(size * height / width)
-    return int(size * width / height), size
-
-
-def crop_box(width: int, height: int, size: int = SIZE) -> Tuple[int, int, int, int]:
-    """The centred ``size`` x ``size`` box, offsets rounded as torchvision's CenterCrop rounds."""
-    left = int(round((width - size) / 2.0))
-    top = int(round((height - size) / 2.0))
-    return left, top, left + size, top + size
+__all__ = ["FrameSpec", "DEFAULT_SPEC", "frame_spec_of", "write_frame_spec", "claim_frame_spec",
+           "resized_size", "crop_box", "upright", "resize_and_crop", "resize_frame",
+           "encode_frame", "write_frame_set", "fill_from_below", "EXTRACT_FILTER"]
 
 
 def upright(image: Image.Image, rotation: float) -> Image.Image:
@@ -51,22 +50,28 @@ def resize_and_crop(image: Image.Image, size: int = SIZE) -> Image.Image:
     the kept columns: the same coefficients on the same intermediate pixels.
     """
     in_w, in_h = image.size
-    width, height = resized_size(in_w, in_h, size)
-    left, top, right, bottom = crop_box(width, height, size)
+    (width, height), (left, top, right, bottom) = fit(in_w, in_h, size)
     if width <= height or height == in_h:
-        return image.resize((width, height), Image.Resampling.BILINEAR).crop(
-            (left, top, right, bottom))
+        return image.resize((width, height), EXTRACT_FILTER).crop((left, top, right, bottom))
     if width != in_w:
-        image = image.resize((width, in_h), Image.Resampling.BILINEAR)
-    image = image.crop((left, 0, right, in_h)).resize((right - left, height),
-                                                     Image.Resampling.BILINEAR)
+        image = image.resize((width, in_h), EXTRACT_FILTER)
+    image = image.crop((left, 0, right, in_h)).resize((right - left, height), EXTRACT_FILTER)
     return image.crop((0, top, right - left, bottom))
 
 
-def encode_frame(image: Image.Image) -> bytes:
-    """Resize, centre-crop and JPEG-encode one RGB frame exactly as the original did."""
+def resize_frame(image: Image.Image, spec: FrameSpec = DEFAULT_SPEC) -> Image.Image:
+    """``image`` scaled (bilinear) to ``spec.size`` on its shorter side, centre-cropped to a
+    square when ``spec.crop``."""
+    if spec.crop:
+        return resize_and_crop(image, spec.size)
+    size = fit(*image.size, spec.size, crop=False).size
+    return image if size == image.size else image.resize(size, EXTRACT_FILTER)
+
+
+def encode_frame(image: Image.Image, spec: FrameSpec = DEFAULT_SPEC) -> bytes:
+    """Resize, centre-crop (as ``spec`` says) and JPEG-encode one RGB frame as the original did."""
     image = image.convert("RGB") if image.mode != "RGB" else image
-    image = resize_and_crop(image)
+    image = resize_frame(image, spec)
     buf = io.BytesIO()
     image.save(buf, format="JPEG")
     return buf.getvalue()

@@ -23,6 +23,9 @@ from avprep.errors import InputError, WriteError
 from avprep.lists.ids import to_list_id, unsafe_reason, video_id_of
 from avprep.media.clip import ClipResult, ClipTask, failed_result, process_clip
 from avprep.constants import DEFAULT_CLIP_TIMEOUT
+from avprep.framespec import DEFAULT_SPEC, FrameSpec, claim_frame_spec
+from avprep.layout import has_clip
+from avprep.media.keep import ClipKeep
 from avprep.media.log import FailureLog
 from avprep.outputs import check_outputs
 
@@ -152,7 +155,8 @@ def classify_inputs(paths: Iterable[PathLike], scheme: Optional[str] = None
 
 def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
                frame_dir: Optional[PathLike], scheme: Optional[str] = None,
-               shard: Tuple[int, int] = (0, 1), threads: int = 0) -> Plan:
+               shard: Tuple[int, int] = (0, 1), threads: int = 0,
+               frame_spec: FrameSpec = DEFAULT_SPEC, keep: Optional[ClipKeep] = None) -> Plan:
     """Map each path to its id, keep this shard's, and reject unmappable and duplicate ids
     (:func:`classify_inputs`)."""
     index, count = shard
@@ -163,7 +167,7 @@ def plan_clips(paths: Sequence[PathLike], audio_dir: Optional[PathLike],
         if shard_of(video_id, count) != index:  # every path of an id lands in one shard
             continue
         task = ClipTask(path=path, video_id=video_id, audio_dir=adir, frame_dir=fdir,
-                        threads=threads)
+                        threads=threads, frame_spec=frame_spec, keep=keep)
         if reason is not None:
             plan.rejected.append(failed_result(task, "id", reason))
         else:
@@ -241,14 +245,38 @@ def _inside(path: Path, folder: Optional[PathLike]) -> bool:
         return False
 
 
+def _check_keep_dir(folder: PathLike, paths: Sequence[Path], folders: Dict[str, str]) -> None:
+    """Refuse a clip folder that holds input videos (a kept clip could replace its source)."""
+    real = os.path.realpath(folder)
+    if any(os.path.dirname(_resolved(p, folders)) == real for p in paths):
+        raise InputError("the --keep-clip folder holds input videos; choose another folder",
+                         path=folder)
+
+
+def _remove_stale_clip_temps(folder: PathLike) -> int:
+    """Remove the temporary clips a killed run left in ``folder``; return how many."""
+    removed = 0
+    for tmp in Path(folder).glob(f".*{TMP_MARK}*"):
+        if is_stale_temp(tmp):
+            try:
+                tmp.unlink()
+                removed += 1
+            except FileNotFoundError:
+                pass
+    return removed
+
+
 def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Optional[PathLike],
                 log_path: Optional[PathLike] = None, workers: int = 1, scheme: Optional[str] = None,
                 shard: Tuple[int, int] = (0, 1), engine: str = "local",
                 clip_timeout: Optional[float] = DEFAULT_CLIP_TIMEOUT,
-                show_progress: bool = True, address: Optional[str] = None) -> Summary:
+                show_progress: bool = True, address: Optional[str] = None,
+                frame_spec: FrameSpec = DEFAULT_SPEC, keep: Optional[ClipKeep] = None) -> Summary:
     """Extract every clip of ``source`` (a folder or a list file); return the run's counts.
 
-    ``audio_dir`` or ``frame_dir`` None leaves that output out. Failures are recorded in
+    ``audio_dir`` or ``frame_dir`` None leaves that output out. ``frame_spec`` says which frames
+    (a frame folder that records other settings is refused with :class:`InputError`); ``keep``
+    also writes each clip's trimmed mp4 (:mod:`avprep.media.keep`). Failures are recorded in
     ``log_path`` (JSON lines; None: :func:`default_log_path`) and counted; :class:`InputError`
     is raised only for unusable input.
     ``address`` is passed to engines that join a cluster (``engine='ray'``).
@@ -261,7 +289,8 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     check_engine_args(engine, workers, address)
     log_path = Path(log_path) if log_path is not None else default_log_path(audio_dir, frame_dir,
                                                                             shard)
-    for folder in (audio_dir, frame_dir):
+    keep_dir = keep.folder if keep is not None else None
+    for folder in (audio_dir, frame_dir, keep_dir):
         if folder is not None and Path(folder).exists() and not Path(folder).is_dir():
             raise InputError("output folder is a file", path=folder)
     check_log_outside(log_path, audio_dir, frame_dir)
@@ -273,15 +302,19 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
     if any(_resolved(p, folders) == log_real for p in paths):
         raise InputError("the failure log is one of the input videos; choose another --log",
                          path=log_path)
-    for folder in (audio_dir, frame_dir):
+    if keep_dir is not None:
+        _check_keep_dir(keep_dir, paths, folders)
+    for folder in (audio_dir, frame_dir, keep_dir):
         if folder is not None:
             try:
                 Path(folder).mkdir(parents=True, exist_ok=True)
             except OSError as err:  # e.g. under a regular file: no clip could be written
                 raise WriteError(f"cannot create the output folder: {err.strerror or err}",
                                  path=folder) from None
+    if frame_dir is not None:
+        claim_frame_spec(frame_dir, frame_spec)
     threads = 0 if workers <= 1 else 1
-    plan = plan_clips(paths, audio_dir, frame_dir, scheme, shard, threads)
+    plan = plan_clips(paths, audio_dir, frame_dir, scheme, shard, threads, frame_spec, keep)
     ids = [t.video_id for t in plan.tasks]
     with_audio, with_frames, temps = scan_outputs(audio_dir, frame_dir, ids)
     summary = Summary(clips=len(plan.tasks) + len(plan.rejected), log_path=os.fspath(log_path))
@@ -293,11 +326,14 @@ def run_extract(source: PathLike, audio_dir: Optional[PathLike], frame_dir: Opti
             summary.temps_removed += 1
         except FileNotFoundError:
             pass
+    if keep_dir is not None:
+        summary.temps_removed += _remove_stale_clip_temps(keep_dir)
     todo = []
     for task in plan.tasks:
         audio_done = task.audio_dir is None or task.video_id in with_audio
         frames_done = task.frame_dir is None or task.video_id in with_frames
-        if audio_done and frames_done:
+        clip_done = keep is None or has_clip(keep.folder, task.video_id)
+        if audio_done and frames_done and clip_done:
             summary.skipped += 1
         else:
             todo.append(task)

@@ -27,12 +27,13 @@ from typing import Callable, List, Optional, Tuple, Union
 
 from avprep.atomic import TMP_MARK, is_stale_temp
 from avprep.errors import InputError
+from avprep.framespec import DEFAULT_SPEC, FrameSpec, write_frame_spec
 from avprep.media.log import FailureLog
 from avprep.outputs import check_outputs
 from avprep.progress import progress
 from avprep.store.manifest import INDEX_NAME, MANIFEST_NAME, PARTS_DIR, Manifest, ShardInfo, \
     shard_name
-from avprep.store.schema import FBANK_DTYPES
+from avprep.store.schema import FBANK_DTYPES, FRAME_COLUMNS
 from avprep.store.pack import DEFAULT_SHARD_SIZE, check_plan, run_on_engine, write_index
 from avprep.store.writer import finished_shards, read_record
 
@@ -99,7 +100,8 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
                 shard: Tuple[int, int] = (0, 1), shard_size: int = DEFAULT_SHARD_SIZE,
                 fbank: Optional[str] = None, workers: int = 1, engine: str = "local",
                 address: Optional[str] = None, log_path: Optional[PathLike] = None,
-                on_shard: Optional[Callable[[ShardInfo], None]] = None) -> VideoPackResult:
+                on_shard: Optional[Callable[[ShardInfo], None]] = None,
+                frame_spec: FrameSpec = DEFAULT_SPEC) -> VideoPackResult:
     """Decode every video of ``source`` (a folder, a list file or one video) into a pack in
     ``out_dir``; see the module docstring.
 
@@ -109,8 +111,10 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
     (``'local'``: in this process for 0 or 1, else worker processes; ``'ray'``: Ray tasks, with
     ``address`` on an existing cluster whose nodes share ``out_dir``), as :func:`avprep.store.pack`
     writes them. ``log_path`` None: :func:`default_log_path`. ``on_shard`` is called in this
-    process after each shard of this run is finished. Raises :class:`InputError` for unusable
-    input, a folder holding another pack, an unknown engine.
+    process after each shard of this run is finished. ``frame_spec`` makes the frames as
+    ``avprep extract --frame-size/--no-crop`` do (recorded in the pack's ``frames.json`` when not
+    the default); a pack holds :data:`~avprep.constants.N_FRAMES` frames per clip. Raises
+    :class:`InputError` for unusable input, a folder holding another pack, an unknown engine.
     """
     from avprep.media.runner import check_log_outside, classify_inputs, find_inputs
     from avprep.engines import check_engine_args
@@ -128,6 +132,9 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
     if workers < 0:
         raise InputError("--workers must be 0 or more")
     check_engine_args(engine, workers, address)
+    if frame_spec.count != len(FRAME_COLUMNS):
+        raise InputError(f"a pack holds {len(FRAME_COLUMNS)} frames per clip, not "
+                         f"{frame_spec.count} ({frame_spec.describe()})")
     folder = Path(out_dir)
     if folder.exists() and not folder.is_dir():
         raise InputError("output exists and is not a folder", folder)
@@ -137,7 +144,8 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
     entries = list(classify_inputs(find_inputs(source), scheme))
     fingerprint = input_fingerprint(entries)
     plan = {"from": "videos", "entries": len(entries), "shard_size": shard_size,
-            "fbank": fbank, "ids": scheme, "source_sha256": fingerprint}
+            "fbank": fbank, "ids": scheme, "source_sha256": fingerprint,
+            "frames": None if frame_spec.is_default else frame_spec.to_json()}
     check_plan(folder / PARTS_DIR / "plan.json", plan, folder)
 
     numbers = range((len(entries) + shard_size - 1) // shard_size)
@@ -151,7 +159,7 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
         first = k * shard_size
         items = [(i, path, video_id, reason) for i, (path, video_id, reason)
                  in enumerate(entries[first:first + shard_size], start=first)]
-        return VideoShardJob(k, os.fspath(folder), first, items, fbank, threads)
+        return VideoShardJob(k, os.fspath(folder), first, items, fbank, threads, frame_spec)
 
     result = VideoPackResult(folder, shards=len(numbers), finished=0, written=0, reused=len(done),
                              clips=0, packed=0, failed=0, log_path=os.fspath(log_path))
@@ -199,6 +207,8 @@ def pack_videos(source: PathLike, out_dir: PathLike, scheme: Optional[str] = Non
                                    shard_size=shard_size, fbank=fbank, source=os.fspath(source),
                                    source_sha256=fingerprint, labels_csv=None, shards=shards,
                                    index=index_info)
+        if not frame_spec.is_default:
+            write_frame_spec(folder, frame_spec)
         result.manifest.write(folder)
     result.seconds = time.perf_counter() - start
     return result

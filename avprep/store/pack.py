@@ -21,7 +21,9 @@ import numpy as np
 import pyarrow as pa
 
 from avprep.atomic import atomic_path, remove_stale_temps, write_text
+from avprep.constants import N_FRAMES
 from avprep.errors import AvprepError, InputError
+from avprep.framespec import FrameSpec, common_frame_spec, write_frame_spec
 from avprep.progress import progress
 from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
                                    sha256_of, shard_name)
@@ -84,6 +86,7 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
     if not isinstance(data, DataList):
         source = source or os.fspath(data)
         data = read_list(data)
+    frame_spec = packable_frame_spec(data, source)
     label_set = None
     labels_csv = None
     if labels is not None:
@@ -144,9 +147,22 @@ def pack(data, out_dir: PathLike, labels=None, shard_size: int = DEFAULT_SHARD_S
                         shard_size=shard_size, fbank=fbank, source=source or "",
                         source_sha256=fingerprint, labels_csv=labels_csv, shards=shards,
                         index=index)
+    if not frame_spec.is_default:
+        write_frame_spec(folder, frame_spec)
     manifest.write(folder)
     return PackResult(folder, manifest, written=len(todo), reused=len(numbers) - len(todo),
                       retries=retries)
+
+
+def packable_frame_spec(data, source: Optional[str] = None) -> FrameSpec:
+    """The frame spec the list's frame folders record, which the pack records too; a pack holds
+    :data:`~avprep.constants.N_FRAMES` frames per clip, so another count is an
+    :class:`InputError`."""
+    spec = common_frame_spec(data.distinct("video_path"), source)
+    if spec.count != N_FRAMES:
+        raise InputError(f"a pack holds {N_FRAMES} frames per clip; the list's frames are "
+                         f"{spec.count} per clip ({spec.describe()})", source)
+    return spec
 
 
 def run_on_engine(engine: str, workers: int, address: Optional[str], jobs: Iterable[ShardJob],

@@ -22,6 +22,7 @@ import numpy as np
 from avprep.atomic import is_stale_temp, write_bytes
 from avprep.complete import scan_media
 from avprep.errors import InputError, WriteError
+from avprep.framespec import claim_frame_spec, frame_spec_of
 from avprep.layout import wav_path
 from avprep.progress import progress
 
@@ -62,6 +63,7 @@ def unpack(folder: PathLike, audio_dir: Optional[PathLike],
     if audio_dir is None and frame_dir is None:
         raise InputError("nothing to unpack into: give an audio folder, a frame folder, or both")
     store = open_store(folder)
+    spec = frame_spec_of(folder)
     for out in (audio_dir, frame_dir):
         if out is None:
             continue
@@ -70,6 +72,8 @@ def unpack(folder: PathLike, audio_dir: Optional[PathLike],
         except OSError as err:
             raise WriteError(f"cannot create the output folder: {err.strerror or err}",
                              out) from None
+    if frame_dir is not None:
+        claim_frame_spec(frame_dir, spec)  # the frame folder records what the pack records
     ids = store.video_ids
     scan = scan_media(audio_dir, frame_dir, ids, temps=True)
     result = UnpackResult(rows=len(ids))

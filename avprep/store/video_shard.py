@@ -16,6 +16,7 @@ from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 from avprep.errors import AvprepError
 from avprep.features.kaldi import torch_threads  # noqa: F401  (loads torch and the wav reader)
+from avprep.framespec import DEFAULT_SPEC, FrameSpec
 from avprep.layout import SAMPLE_RATE
 from avprep.media.clip import ClipMedia, decode_media
 from avprep.media.decode import reason_of
@@ -40,14 +41,15 @@ class VideoShardJob:
     items: List[VideoItem]
     fbank: Optional[str] = None
     threads: int = 0
+    frame_spec: FrameSpec = DEFAULT_SPEC
 
 
-def decode_whole(path: str, threads: int = 0
+def decode_whole(path: str, threads: int = 0, spec: FrameSpec = DEFAULT_SPEC
                  ) -> Tuple[Optional[ClipMedia], List[Tuple[str, str]]]:
     """``(media, [])`` for a video whose wav and every frame were decoded, else
     ``(None, failures)`` with each failure's (stage, reason); never raises."""
     try:
-        media = decode_media(path, frames=range(len(FRAME_COLUMNS)), threads=threads)
+        media = decode_media(path, frames=range(len(FRAME_COLUMNS)), threads=threads, spec=spec)
     except Exception as err:  # anything unforeseen is still this clip's failure, not the shard's
         return None, [("internal", reason_of(err))]
     return (media, []) if not media.failures else (None, media.failures)
@@ -64,7 +66,7 @@ def write_video_shard(job: VideoShardJob,
             failures = [("id", reason)] if reason is not None else []
             media = None
             if not failures:
-                media, failures = decode_whole(path, job.threads)
+                media, failures = decode_whole(path, job.threads, job.frame_spec)
             if failures:
                 log.extend({"id": video_id, "path": path, "stage": stage, "reason": why}
                            for stage, why in failures)

@@ -139,7 +139,7 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
         raise MediaError(f"incomplete wav: {problem}", wav)
     pcm, rate = read_pcm16(wav)
     frames: List[Optional[bytes]] = []
-    for i, path in enumerate(frame_paths(video_path, video_id)):
+    for i, path in enumerate(frame_paths(video_path, video_id, len(FRAME_COLUMNS))):
         try:
             blob = path.read_bytes()
         except (FileNotFoundError, NotADirectoryError):

@@ -1,6 +1,7 @@
-"""Evaluation of a fine-tuned CAV-MAE: predictions, 10-frame averaging, mAP/acc/AUC/d-prime.
+"""Evaluation of a fine-tuned CAV-MAE: predictions, frame averaging, mAP/acc/AUC/d-prime.
 
-By default each clip is scored once per video frame (0..9) with the same audio, and the
+By default each clip is scored once per video frame (0..9, or every frame the data records) with
+the same audio (or each frame's own audio window, when the config asks for one), and the
 per-frame probabilities are averaged: sigmoid scores for mAP, AUC and d-prime, softmax scores for
 accuracy, as the original does for its mAP and accuracy runs respectively. ``skip_frame_agg``
 scores the middle frame only. Audio-only modes ignore the image, so one pass stands for all frames.
@@ -74,9 +75,11 @@ def predict_frames(model: torch.nn.Module, loader: torch.utils.data.DataLoader, 
         if runtime.is_main else loader
     for a, v, y in batches:
         a, v = a.to(runtime.device), v.to(runtime.device)
+        per_frame_audio = a.dim() == 4  # [B, F, window, bins]: each frame's own audio window
         for k, chunks in enumerate(logits):
+            audio = a[:, k].contiguous() if per_frame_audio else a
             with autocast(runtime):
-                out = bare(a, v[:, k].contiguous(), ftmode)
+                out = bare(audio, v[:, k].contiguous(), ftmode)
             chunks.append(out.float().cpu())
         targets.append(y.float().cpu())
     n = len(loader.dataset)
@@ -84,11 +87,12 @@ def predict_frames(model: torch.nn.Module, loader: torch.utils.data.DataLoader, 
             gather_rows(torch.cat(targets), n, runtime))
 
 
-def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool]) -> List[int]:
-    """Which frames an evaluation runs: the middle one, or all ten."""
+def frames_to_score(ftmode: str, skip_frame_agg: Optional[bool],
+                    total: int = N_FRAMES) -> List[int]:
+    """Which of ``total`` frames an evaluation runs: the middle one, or all of them."""
     if skip_frame_agg or ftmode in AUDIO_ONLY_MODES:
-        return [N_FRAMES // 2]
-    return list(range(N_FRAMES))
+        return [total // 2]
+    return list(range(total))
 
 
 def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
@@ -101,8 +105,8 @@ def evaluate_model(model: torch.nn.Module, data: PathLike, label_csv: PathLike,
     """
     from avprep.data import MultiFrameDataset
 
-    frames = frames_to_score(ftmode, skip_frame_agg)
     dataset = loaders.make_dataset(data, label_csv, loaders.audio_conf(cfg, "eval"))
+    frames = frames_to_score(ftmode, skip_frame_agg, dataset.config.frame_count)
     n = len(dataset)
     loaders.check_classes(dataset, cfg.n_class, label_csv)
     loader = loaders.eval_loader(MultiFrameDataset(dataset, frames), cfg.batch_size,
