@@ -324,3 +324,33 @@ def test_a_list_entry_the_pack_lacks_reads_as_missing(direct, tmp_path):
     path.write_text(json.dumps({"data": entries}))
     with pytest.raises(InputError, match="does not point at entry"):
         AVDataset(path, LABEL_CSV)
+
+
+def test_other_frame_sizes_are_recorded_and_other_counts_refused(videos, tmp_path):
+    """--frame-size/--no-crop: the pack equals ``avprep pack`` of an extraction made so, records
+    the spec as that pack does, and unpacks to the same files, the record included."""
+    from avprep.framespec import FrameSpec, frame_spec_of
+
+    few = tmp_path / "few"
+    few.mkdir()
+    for name in ("made_portrait.mp4", "made_stereo.mp4"):
+        shutil.copyfile(videos / name, few / name)
+    spec = FrameSpec(size=128, crop=False)
+    loose = tmp_path / "loose"
+    assert run_extract(few, loose / "A", loose / "F", workers=0, frame_spec=spec,
+                       show_progress=False).written == 2
+    entries = [{"video_id": Path(p).stem, "wav": str(loose / "A" / f"{Path(p).stem}.wav"),
+                "video_path": str(loose / "F"), "labels": ""} for p in find_inputs(few)]
+    (tmp_path / "list.json").write_text(json.dumps({"data": entries}))
+    pack(tmp_path / "list.json", tmp_path / "from_list", shard_size=SIZE)
+    assert main(["extract", str(few), "--pack", str(tmp_path / "direct"), "--shard-size",
+                 str(SIZE), "--frame-size", "128", "--no-crop"]) == 0
+    direct = tmp_path / "direct"
+    assert frame_spec_of(direct) == spec == frame_spec_of(tmp_path / "from_list")
+    assert read_manifest(direct).shards[0].sha256 == \
+        read_manifest(tmp_path / "from_list").shards[0].sha256
+    unpack(direct, tmp_path / "A", tmp_path / "F")
+    assert files(tmp_path / "F") == files(loose / "F") and files(tmp_path / "A") == \
+        files(loose / "A")
+    assert main(["extract", str(few), "--pack", str(tmp_path / "p16"), "--frames", "16"]) == 2
+    assert not (tmp_path / "p16").exists()
