@@ -11,7 +11,7 @@ Clips are copies of the fixture wavs and frames under distinct ids (so every tim
 different clip, read once); the pack is written from the same list. All figures come from one
 run, one torch thread per process; compare the ratios, not the absolute numbers.
 
-    python scripts/bench_loader.py [--clips 60] [--workers 1,2,4] [--json out.json]
+    python scripts/bench_loader.py [--clips 60] [--rounds 3] [--workers 1,2,4] [--json out.json]
 """
 
 from __future__ import annotations
@@ -170,6 +170,9 @@ def pack_list(pack_dir: Path, list_path: Path, out: Path) -> Path:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--clips", type=int, default=60, help="clips per measurement")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved rounds of the per-process rows; the best counts "
+                             "(default 3)")
     parser.add_argument("--workers", default="1,2",
                         help="DataLoader worker counts, comma-separated (default 1,2)")
     parser.add_argument("--json", help="also write the figures to this JSON file")
@@ -184,11 +187,11 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench_loader_"))
     try:
-        n = args.clips
+        n, rounds = args.clips, max(1, args.rounds)
         # distinct clips for each measurement (3n per DataLoader row), plus one to warm up
         loaders = [(kind, w) for kind in ("straightforward", "loose", "pack")
                    for w in worker_counts]
-        sizes = [n] * 5 + [3 * n] * len(loaders)
+        sizes = [n] * (5 * rounds) + [3 * n] * len(loaders)
         starts = np.cumsum([0] + sizes)
         total = int(starts[-1]) + 1
         list_path = make_clips(work, total)
@@ -205,21 +208,22 @@ def main() -> int:
         for ds in (plain, loose, packed, listed, waves):
             ds[total - 1]
         block = [range(int(a), int(b)) for a, b in zip(starts[:-1], starts[1:])]
-        results = {
-            "straightforward": per_process_rate(plain, block[0]),
-            "avprep loose files": per_process_rate(loose, block[1]),
-            "avprep pack --fbank": per_process_rate(packed, block[2]),
-            "avprep list into the pack": per_process_rate(listed, block[3]),
-            "avprep loose, batch_fbank mode": per_process_rate(waves, block[4]),
-        }
+        readers = {"straightforward": plain, "avprep loose files": loose,
+                   "avprep pack --fbank": packed, "avprep list into the pack": listed,
+                   "avprep loose, batch_fbank mode": waves}
+        results = dict.fromkeys(readers, 0.0)
+        for r in range(rounds):  # interleaved rounds, the best of each reader
+            for k, (name, ds) in enumerate(readers.items()):
+                rate = per_process_rate(ds, block[r * len(readers) + k])
+                results[name] = max(results[name], rate)
         datasets = {"straightforward": plain, "loose": loose, "pack": packed}
         for k, (kind, w) in enumerate(loaders):
             name = f"DataLoader {kind}, {w} worker{'s' if w > 1 else ''}"
-            results[name] = loader_rate(datasets[kind], block[5 + k], w)
+            results[name] = loader_rate(datasets[kind], block[5 * rounds + k], w)
         base = results["straightforward"]
-        print(f"{n} clips per process row, {3 * n} per DataLoader row (batch 8, timed after "
-              f"the first batch), torch threads 1, {os.cpu_count()} CPUs; pack --fbank of "
-              f"{total} clips took {pack_s:.1f} s")
+        print(f"{n} clips per process row (best of {rounds} interleaved rounds), {3 * n} per "
+              f"DataLoader row (batch 8, timed after the first batch), torch threads 1, "
+              f"{os.cpu_count()} CPUs; pack --fbank of {total} clips took {pack_s:.1f} s")
         print(f"{'reader':32s} {'samples/s':>10s} {'vs straightforward':>19s}")
         for name, rate in results.items():
             print(f"{name:32s} {rate:10.1f} {rate / base:18.2f}x")
