@@ -52,8 +52,8 @@ def to_normalized_tensor(img: Image.Image) -> torch.Tensor:
     """An RGB image as float32 ``[3, H, W]`` scaled to [0, 1], then ImageNet-normalized."""
     array = np.asarray(img, dtype=np.uint8)
     out = np.empty((3,) + array.shape[:2], dtype=np.float32)
-    for channel in range(3):
-        np.take(_LEVELS[channel], array[:, :, channel], out=out[channel])
+    for channel in range(3):  # uint8 levels never leave the 256-entry table: no bounds check
+        np.take(_LEVELS[channel], array[:, :, channel], out=out[channel], mode="clip")
     return torch.from_numpy(out)
 
 
@@ -61,8 +61,8 @@ def load_image(source: ImageSource, res: int = 224) -> torch.Tensor:
     """Decode a frame (a path or the JPEG bytes) into the normalized ``[3, res, res]`` tensor."""
     handle = io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source
     with Image.open(handle) as img:
-        rgb = img.convert("RGB")
-    return to_normalized_tensor(resize_and_crop(rgb, res))
+        rgb = img.convert("RGB") if img.mode != "RGB" else img  # an RGB JPEG is not copied
+        return to_normalized_tensor(resize_and_crop(rgb, res))
 
 
 def fallback_image(res: int = 224) -> torch.Tensor:
