@@ -1,6 +1,7 @@
 """Loader speed: samples/s per process for the straightforward way, avprep from loose files, avprep
 from a pack made with ``--fbank`` (given as the folder, and as a list that ``build-list --pack``
-points into it), and DataLoaders with 1, 2 and more workers (``--workers``).
+points into it), and DataLoaders with 1, 2 and more workers (``--workers``), with the DataLoader's own ceiling: the
+rate at which it moves finished samples of the same shapes between processes.
 
 Also avprep from loose files in batch-fbank mode (the loader returns waveforms; the fbank is left
 to ``BatchFbank`` on the training device), which shows the loader's cost without the Kaldi fbank.
@@ -98,6 +99,20 @@ class Straightforward(torch.utils.data.Dataset):
         for mid in e["labels"].split(","):
             label[self.index[mid]] = 1.0
         return fb, image, label
+
+
+class ReadyTensors(torch.utils.data.Dataset):
+    """Copies of one finished sample: what a DataLoader moves per sample, at no reading cost
+    (the ceiling its transfer between processes puts on any loader)."""
+
+    def __init__(self, sample, n: int):
+        self.sample, self.n = tuple(sample[:3]), n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __getitem__(self, i: int):
+        return tuple(x.clone() for x in self.sample)
 
 
 def per_process_rate(dataset, indices) -> float:
@@ -220,6 +235,10 @@ def main() -> int:
         for k, (kind, w) in enumerate(loaders):
             name = f"DataLoader {kind}, {w} worker{'s' if w > 1 else ''}"
             results[name] = loader_rate(datasets[kind], block[5 * rounds + k], w)
+        ready = ReadyTensors(packed[0], 3 * n)
+        for w in worker_counts:
+            results[f"DataLoader ready tensors, {w} worker{'s' if w > 1 else ''}"] = \
+                loader_rate(ready, range(3 * n), w)
         base = results["straightforward"]
         print(f"{n} clips per process row (best of {rounds} interleaved rounds), {3 * n} per "
               f"DataLoader row (batch 8, timed after the first batch), torch threads 1, "
