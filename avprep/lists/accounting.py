@@ -88,7 +88,7 @@ def expand_log_paths(patterns: Iterable[PathLike]) -> List[Path]:
 
 
 def failures_by_id(failures: Iterable[Mapping[str, object]]) -> Dict[str, Mapping[str, object]]:
-    """``id -> record`` of extraction failure records (:func:`avprep.prepare.read_failure_log`),
+    """``id -> record`` of extraction failure records (:func:`avprep.media.log.read_failures`),
     the last one of an id winning; records without an id are left out."""
     out: Dict[str, Mapping[str, object]] = {}
     for record in failures:
