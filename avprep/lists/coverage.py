@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from avprep.atomic import atomic_path
 from avprep.lists.datalist import DataList
-from avprep.lists.labels import LabelSet
+from avprep.lists.labels import LabelSet, label_codes
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -27,12 +27,8 @@ def entry_class_pairs(data: DataList, labels: LabelSet):
 
     Labels not in ``labels`` are left out (validation reports them).
     """
-    split = pc.split_pattern(data.arrow_column("labels"), ",")
-    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False)
-    entry = np.repeat(np.arange(len(data), dtype=np.int64), lengths)
-    cls = pc.index_in(pc.list_flatten(split), value_set=pa.array(labels.mids, pa.string()))
-    known = ~cls.is_null().to_numpy(zero_copy_only=False)
-    cls = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    entry, cls, _ = label_codes(data.arrow_column("labels"), labels)
+    known = cls >= 0
     entry, cls = entry[known], cls[known]
     keys, _ = unique_counts(entry * max(1, len(labels)) + cls)
     return keys // max(1, len(labels)), keys % max(1, len(labels))

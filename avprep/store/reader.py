@@ -45,8 +45,10 @@ class Record:
     fbank: Optional[np.ndarray]
 
     def label_list(self) -> List[str]:
-        """The labels as a list of mids."""
-        return self.labels.split(",") if self.labels else []
+        """The labels as a list of mids (empty for an empty label string)."""
+        from avprep.lists.labels import split_labels
+
+        return split_labels(self.labels)
 
     def waveform(self):
         """The audio as ``torchaudio.load`` (and :func:`avprep.features.load_wav`) returns it."""
