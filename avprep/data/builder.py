@@ -24,7 +24,7 @@ from avprep.data.config import AVConfig
 from avprep.data.image import fallback_image, load_image
 from avprep.data.sources import Clip, Source, frame_order
 from avprep.data.window import frame_window
-from avprep.errors import FormatError, MediaError
+from avprep.errors import MediaError
 from avprep.lists.labels import class_indices
 from avprep.safetext import shown
 
