@@ -14,7 +14,7 @@ from avprep.errors import FormatError, InputError
 from avprep.lists import (DataList, LabelSet, compute_weights, read_labels, read_list,
                           read_weights, write_labels, write_weights)
 from avprep.lists.labels import class_indices, label_codes, split_labels
-from avprep.lists.synthetic import synthetic_list
+from avprep.synth.lists import synthetic_list
 from conftest import REF, SAMPLES
 
 SAMPLE_LIST = SAMPLES / "sample_json_as.json"

@@ -17,7 +17,7 @@ from avprep.cli import main
 from avprep.lists import (DataList, read_labels, read_list, read_weights, write_list,
                           write_weights)
 from avprep.lists.coverage import coverage, missing_ids, write_coverage
-from avprep.lists.synthetic import synthetic_list
+from avprep.synth.lists import synthetic_list
 from avprep.lists.validate import validate
 from conftest import REF, ROOT, SAMPLES
 
