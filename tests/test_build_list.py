@@ -21,7 +21,7 @@ from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_list,
                           read_weights, write_labels, write_list, write_weights)
 from avprep.lists.build import MediaIndex, build_list
 from avprep.media.log import read_failures
-from avprep.prepare.report import summarize
+from avprep.prepare.report import format_summary, summarize
 
 CLASSES = [("/m/a", "Alpha"), ("/m/b", "Beta, with a comma"), ("/m/c", "Gamma"), ("/m/d", "Delta")]
 AUTHORS_AUDIO = "/data/sls/audioset/dave_version/audio/{}.flac"
@@ -167,14 +167,25 @@ def test_report_has_coverage_missing_ids_and_summary(released, tmp_path):
     assert summary["outputs"]["list"] == str(out.absolute())
     assert (report / f"{name}_coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(report / f"{name}_coverage.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(CLASSES)
+        written = list(csv.DictReader(fh))
+    assert len(written) == len(CLASSES)
+    rows = sorted(written, key=lambda r: int(r["index"]))
     kept = read_list(out, cache=False)
     for (mid, name), row in zip(CLASSES, rows):
         assert (row["mid"], row["display_name"]) == (mid, name)
         assert int(row["released"]) == sum(mid in e.label_list() for e in released["data"])
         assert int(row["local"]) == sum(mid in e.label_list() for e in kept)
     assert sum(int(r["local"]) for r in rows) < sum(int(r["released"]) for r in rows)
+    # the worst classes first, in the CSV and by name in the summary and the run's report
+    kept_share = [(int(r["local"]) / int(r["released"]), int(r["local"]) - int(r["released"]),
+                   int(r["index"]), r["display_name"]) for r in rows if int(r["released"])]
+    worst = [n for share, *_, n in sorted(kept_share) if share < 1]
+    assert [r["display_name"] for r in written][:len(worst)] == worst
+    assert [w["display_name"] for w in summary["classes"]["worst"]] == worst[:5]
+    named = format_summary(summarize(report)).split("worst: ", 1)[1].split("\n", 1)[0]
+    places = [named.index(f"{w['display_name']} {w['local']} of {w['released']} (")
+              for w in summary["classes"]["worst"]]
+    assert places == sorted(places)
     assert not [p for p in report.iterdir() if ".avprep-tmp-" in p.name]
 
 

@@ -143,6 +143,9 @@ def format_summary(summary: Dict[str, object], title: str = "avprep preparation"
         if item.get("accounting"):
             from avprep.lists.accounting import format_account
             lines.extend(format_account(item["accounting"]))
+        if item.get("classes"):
+            from avprep.lists.coverage import format_classes
+            lines.append(f"    {format_classes(item['classes'])}")
         for key in ("list", "weights", "missing_causes"):
             path = item.get("outputs", {}).get(key)
             if path:
