@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Union
 
 from avprep.atomic import write_text
-from avprep.digest import sha256_of  # noqa: F401  (the pack modules take it from here)
 from avprep.errors import FormatError, InputError
 from avprep.safetext import shown
 

@@ -19,10 +19,11 @@ import pyarrow as pa
 
 from avprep.atomic import atomic_path, write_text
 from avprep.complete import MISSING, jpeg_bytes_problem, wav_problem
+from avprep.digest import sha256_of
 from avprep.errors import FormatError, MediaError
 from avprep.layout import N_FRAMES, frame_paths
 from avprep.safeid import unsafe_reason
-from avprep.store.manifest import PARTS_DIR, Failure, ShardInfo, sha256_of, shard_name
+from avprep.store.manifest import PARTS_DIR, Failure, ShardInfo, shard_name
 from avprep.store.schema import SHARD_SCHEMA
 
 PathLike = Union[str, "os.PathLike[str]"]
