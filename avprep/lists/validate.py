@@ -45,7 +45,7 @@ from avprep.layout import frame_paths
 from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
 from avprep.lists.ids import YTID, unsafe_reason
-from avprep.lists.labels import LabelSet, label_codes
+from avprep.lists.labels import LabelSet, label_codes, split_labels
 from avprep.progress import progress
 from avprep.safetext import shown
 
@@ -230,7 +230,7 @@ def check_against(data: DataList, released: DataList, labels: Optional[LabelSet]
     loc_list, rel_list = local_labels.take(differs).to_pylist(), rel_labels.take(differs) \
         .to_pylist()
     for k, a, b in zip(differs.tolist(), loc_list, rel_list):
-        if set(a.split(",")) != set(b.split(",")):
+        if set(split_labels(a)) != set(split_labels(b)):
             mismatch.append(int(present[k]))
     mask = np.zeros(len(data), dtype=bool)
     mask[mismatch] = True
