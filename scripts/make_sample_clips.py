@@ -23,7 +23,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: make the samples and print what was written as JSON."""
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="example:\n  python scripts/make_sample_clips.py demo-out/samples --dataset audioset")
+        epilog="example:\n"
+               "  python scripts/make_sample_clips.py demo-out/samples --dataset audioset")
     parser.add_argument("out", type=Path, help="folder to write videos/ and released/ into")
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="audioset")
     parser.add_argument("--clips", type=int, default=6, help="clips to make (default 6)")

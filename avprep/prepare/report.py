@@ -2,9 +2,9 @@
 
 :func:`summarize` reads what the steps left in a report folder (the ``<name>_build.json`` file that
 :func:`avprep.lists.build.write_build` writes for each list) and the extraction log
-(:func:`avprep.media.log.read_failures`); :func:`format_summary` turns it into a few lines for people and
-:func:`write_summary` writes ``summary.json`` and ``summary.txt``. ``avprep prepare-report`` and
-:func:`avprep.prepare.prepare_dataset` end with these.
+(:func:`avprep.media.log.read_failures`); :func:`format_summary` turns it into a few lines for
+people and :func:`write_summary` writes ``summary.json`` and ``summary.txt``. ``avprep
+prepare-report`` and :func:`avprep.prepare.prepare_dataset` end with these.
 """
 
 from __future__ import annotations

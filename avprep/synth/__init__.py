@@ -14,7 +14,7 @@ Names are imported on first use, so ``from avprep.synth import ffmpeg_exe`` stay
 
 from __future__ import annotations
 
-import importlib
+from avprep.lazy import lazy_exports
 
 _EXPORTS = {
     "ffmpeg_exe": "avprep.synth.clips", "make_clip": "avprep.synth.clips",
@@ -25,7 +25,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'avprep.synth' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -81,7 +81,8 @@ YT_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-"
 
 
 def youtube_ids(n: int, rng: random.Random) -> List[str]:
-    """``n`` distinct 11-character YouTube-like ids; the first starts with ``-`` as real ones may."""
+    """``n`` distinct 11-character YouTube-like ids; the first starts with ``-``, as real ones
+    may."""
     ids: List[str] = []
     while len(ids) < n:
         first = "-" if not ids else rng.choice(YT_CHARS[:-2])
