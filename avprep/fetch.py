@@ -16,7 +16,6 @@ Set ``base_url`` (or ``$AVPREP_FETCH_BASE_URL``) to fetch from a mirror: the URL
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -28,10 +27,10 @@ from typing import Dict, Iterable, List, Optional, Union
 
 from avprep import filecheck
 from avprep.atomic import write_text
+from avprep.digest import sha256_of
 from avprep.errors import AvprepError, InputError, IntegrityError
 from avprep.filecheck import ContentError
 from avprep.manifests import Resource
-from avprep.progress import byte_progress
 from avprep.transfer import (DEFAULT_DEADLINE, META_SUFFIX, PART_SUFFIX, DownloadError, discard,
                              download)
 
@@ -45,7 +44,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 LOCK_NAME = "fetch-lock.json"
 BASE_URL_ENV = "AVPREP_FETCH_BASE_URL"
-CHUNK = 1 << 20
 _NEW_LOCK = "remove it to check and record the folder's files again"
 
 
@@ -106,17 +104,6 @@ def source_url(res: Resource, base_url: Optional[str] = None) -> str:
     return base.rstrip("/") + "/" + urllib.parse.quote(remote)
 
 
-def sha256_of(path: PathLike, desc: Optional[str] = None) -> str:
-    """SHA-256 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    size = Path(path).stat().st_size
-    with open(path, "rb") as fh, byte_progress(size, desc or f"hashing {Path(path).name}") as bar:
-        for block in iter(lambda: fh.read(CHUNK), b""):
-            digest.update(block)
-            bar.update(len(block))
-    return digest.hexdigest()
-
-
 # fetch -------------------------------------------------------------------------------------
 
 def _verify(res: Resource, dest: Path, final: Path, record: Optional[Dict[str, object]],
@@ -129,11 +116,11 @@ def _verify(res: Resource, dest: Path, final: Path, record: Optional[Dict[str, o
             raise IntegrityError(f"is already in {dest} but is {err.message}; nothing recorded. "
                                  "Remove it, or rerun with --force to download it again",
                                  final) from None
-        size, digest = final.stat().st_size, sha256_of(final)
+        size, digest = final.stat().st_size, sha256_of(final, f"hashing {res.file}")
         _record(dest, res, url, size, digest, checked)
         return FetchResult(res.name, final, "recorded", size, digest)
     size = final.stat().st_size
-    digest = sha256_of(final) if size == record["size"] else None
+    digest = sha256_of(final, f"hashing {res.file}") if size == record["size"] else None
     if size != record["size"] or digest != record["sha256"]:
         raise IntegrityError(
             f"does not match {LOCK_NAME} (size {size} vs {record['size']}"

@@ -113,7 +113,7 @@ def main() -> None:
 
     sys.path.insert(0, str(ROOT))
     from avprep.lists import LabelSet, read_labels, write_labels, write_list
-    from avprep.lists.synthetic import synthetic_list
+    from avprep.synth.lists import synthetic_list
 
     with tempfile.TemporaryDirectory(prefix="bench_lists_") as tmp:
         tmp = Path(tmp)

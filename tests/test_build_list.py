@@ -20,7 +20,8 @@ from avprep.errors import InputError
 from avprep.lists import (DataList, Entry, LabelSet, compute_weights, read_list,
                           read_weights, write_labels, write_list, write_weights)
 from avprep.lists.build import MediaIndex, build_list
-from avprep.prepare.report import read_failure_log, summarize
+from avprep.media.log import read_failures
+from avprep.prepare.report import format_summary, summarize
 
 CLASSES = [("/m/a", "Alpha"), ("/m/b", "Beta, with a comma"), ("/m/c", "Gamma"), ("/m/d", "Delta")]
 AUTHORS_AUDIO = "/data/sls/audioset/dave_version/audio/{}.flac"
@@ -166,14 +167,25 @@ def test_report_has_coverage_missing_ids_and_summary(released, tmp_path):
     assert summary["outputs"]["list"] == str(out.absolute())
     assert (report / f"{name}_coverage.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     with open(report / f"{name}_coverage.csv", newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == len(CLASSES)
+        written = list(csv.DictReader(fh))
+    assert len(written) == len(CLASSES)
+    rows = sorted(written, key=lambda r: int(r["index"]))
     kept = read_list(out, cache=False)
     for (mid, name), row in zip(CLASSES, rows):
         assert (row["mid"], row["display_name"]) == (mid, name)
         assert int(row["released"]) == sum(mid in e.label_list() for e in released["data"])
         assert int(row["local"]) == sum(mid in e.label_list() for e in kept)
     assert sum(int(r["local"]) for r in rows) < sum(int(r["released"]) for r in rows)
+    # the worst classes first, in the CSV and by name in the summary and the run's report
+    kept_share = [(int(r["local"]) / int(r["released"]), int(r["local"]) - int(r["released"]),
+                   int(r["index"]), r["display_name"]) for r in rows if int(r["released"])]
+    worst = [n for share, *_, n in sorted(kept_share) if share < 1]
+    assert [r["display_name"] for r in written][:len(worst)] == worst
+    assert [w["display_name"] for w in summary["classes"]["worst"]] == worst[:5]
+    named = format_summary(summarize(report)).split("worst: ", 1)[1].split("\n", 1)[0]
+    places = [named.index(f"{w['display_name']} {w['local']} of {w['released']} (")
+              for w in summary["classes"]["worst"]]
+    assert places == sorted(places)
     assert not [p for p in report.iterdir() if ".avprep-tmp-" in p.name]
 
 
@@ -287,11 +299,32 @@ def test_failure_log_keeps_the_last_record_per_clip(tmp_path):
         {"id": "a", "path": "/v/a.mp4", "stage": "audio", "reason": "z"},
         {"summary": {"ok": 3}},
     ]) + "\n")
-    failures = read_failure_log(log)
+    failures = read_failures(log, latest=True)
     assert sorted((f["id"], f["reason"]) for f in failures) == [("a", "z"), ("b", "y")]
     log.write_text("not json\n")
     with pytest.raises(InputError, match="line 1"):
-        read_failure_log(log)
+        read_failures(log, latest=True)
+
+
+def test_failure_log_in_order_keeps_every_stage_and_names_bad_input(tmp_path):
+    """Without ``latest`` each failure record stays, in order (a clip failing in both stages has
+    two); summary and success lines are still skipped; bad input names the file and line."""
+    log = tmp_path / "log.jsonl"
+    records = [{"id": "a", "path": "/v/a.mp4", "stage": "audio", "reason": "x"},
+               {"id": "a", "path": "/v/a.mp4", "stage": "frames", "reason": "y"},
+               {"id": "b", "path": "/v/b.mp4", "stage": "audio", "reason": "z"}]
+    log.write_text("\n".join(json.dumps(r) for r in records + [
+        {"id": "b", "path": "/v/b.mp4", "status": "ok", "reason": ""}, {"summary": {"ok": 3}},
+    ]) + "\n\n")
+    assert read_failures(log) == records
+    assert [(f["id"], f["stage"]) for f in read_failures(log, latest=True)] == [("a", "frames")]
+    with pytest.raises(InputError, match="not found") as err:
+        read_failures(tmp_path / "none.jsonl")
+    assert str(tmp_path / "none.jsonl") in str(err.value)
+    log.write_bytes(json.dumps(records[0]).encode() + b"\n\xff\n")
+    with pytest.raises(InputError, match="line 2") as err:
+        read_failures(log)
+    assert str(log) in str(err.value)
 
 
 def test_unreadable_log_or_summary_exits_2_naming_it(tmp_path, capsys):

@@ -12,7 +12,7 @@ from avprep.cli import main
 from avprep.fetch import LOCK_NAME, fetch_one
 from avprep.lists import jsonlist, read_labels, read_list, write_list
 from avprep.lists import cache as list_cache
-from avprep.lists.synthetic import synthetic_list
+from avprep.synth.lists import synthetic_list
 from avprep.manifests import Resource
 from avprep.models import zoo
 from conftest import SAMPLES

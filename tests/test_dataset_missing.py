@@ -126,6 +126,10 @@ def test_bad_inputs_are_one_line_errors(tmp_path):
     assert IDS[0] in str(info.value)
     with pytest.raises(IndexError):
         ds[1]
+    path.write_text(json.dumps({"data": [dict(entry, labels="")]}))
+    with pytest.raises(FormatError, match="no labels") as info:
+        AudiosetDataset(str(path), {"mode": "eval"}, str(LABEL_CSV))[0]
+    assert IDS[0] in str(info.value) and str(path) in str(info.value)
 
 
 def test_lenient_batch_fbank_mode_substitutes_too(damaged):

@@ -26,7 +26,7 @@ from avprep.errors import InputError, IntegrityError
 from avprep.fetch import (LOCK_NAME, PART_SUFFIX, DownloadError, download, fetch, fetch_one,
                           read_lock, source_url)
 from avprep.lists import read_labels, write_list, write_weights
-from avprep.lists.synthetic import synthetic_list
+from avprep.synth.lists import synthetic_list
 from avprep.manifests import Resource
 from conftest import SAMPLES
 

@@ -23,9 +23,10 @@ PACKAGE = Path(avprep.__file__).parent
 #: the stages in the order data flows; a stage is a list of top-level modules or subpackages
 STAGES: List[List[str]] = [
     ["__init__", "errors", "safetext", "atomic", "constants", "safeid", "options", "progress",
-     "warnfilter", "framespec", "complete", "layout", "outputs", "manifests", "cache_dir", "transfer",
-     "engines", "runlogs", "synth"],
+     "digest", "lazy", "warnfilter", "framespec", "complete", "layout", "outputs", "manifests",
+     "cache_dir", "transfer", "engines", "runlogs"],
     ["lists"],
+    ["synth"],
     ["media"],
     ["download"],
     ["features"],

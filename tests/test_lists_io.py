@@ -13,7 +13,7 @@ from avprep.errors import FormatError, InputError
 from avprep.lists import DataList, Entry, read_labels, read_list, write_list
 from avprep.lists import cache as list_cache
 from avprep.lists import jsonlist
-from avprep.lists.synthetic import synthetic_list
+from avprep.synth.lists import synthetic_list
 from conftest import SAMPLES
 
 SAMPLE_LIST = SAMPLES / "sample_json_as.json"

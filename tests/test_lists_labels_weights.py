@@ -7,12 +7,14 @@ import json
 import math
 
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from avprep.errors import FormatError, InputError
 from avprep.lists import (DataList, LabelSet, compute_weights, read_labels, read_list,
                           read_weights, write_labels, write_weights)
-from avprep.lists.synthetic import synthetic_list
+from avprep.lists.labels import class_indices, label_codes, split_labels
+from avprep.synth.lists import synthetic_list
 from conftest import REF, SAMPLES
 
 SAMPLE_LIST = SAMPLES / "sample_json_as.json"
@@ -94,6 +96,46 @@ def test_bad_label_csv(tmp_path, text, needle):
 def test_missing_label_csv(tmp_path):
     with pytest.raises(InputError, match="not found"):
         read_labels(tmp_path / "none.csv")
+
+
+# label strings -> class indices ------------------------------------------------------------
+
+ABC = LabelSet(["/m/a", "/m/b", "/m/c"], ["A", "B", "C"])
+
+
+@pytest.mark.parametrize("text, expected", [("/m/b", [1]), ("/m/c,/m/a", [2, 0]),
+                                            ("/m/a,/m/b,/m/a", [0, 1, 0])])
+def test_class_indices_of_one_or_several_labels(text, expected):
+    assert class_indices(text, ABC.index) == expected
+    entry, code, _ = label_codes(pa.array(["/m/a", text]), ABC)
+    assert code[entry == 1].tolist() == expected and code[entry == 0].tolist() == [0]
+
+
+@pytest.mark.parametrize("text, label", [("", None), ("/m/zz", "/m/zz"), ("/m/a,/m/zz", "/m/zz"),
+                                         ("/m/a,", ""), (",/m/a", "")])
+def test_empty_string_or_unknown_label_names_label_and_entry(tmp_path, text, label):
+    """An empty label string is refused like an unknown label (the original loader fails on
+    it), by the one-entry rule, the whole-column codes and the weights alike."""
+    where = tmp_path / "list.json"
+    with pytest.raises(FormatError) as info:
+        class_indices(text, ABC.index, where, entry=7, video_id="clip_7")
+    message = str(info.value)
+    assert str(where) in message and "entry 7" in message and "'clip_7'" in message
+    assert (f"label {label!r}" in message) if label is not None else "no labels" in message
+    _, code, _ = label_codes(pa.array([text]), ABC)
+    assert (code < 0).any()
+    data = DataList.from_entries([
+        {"video_id": "ok", "wav": "", "video_path": "", "labels": "/m/a"},
+        {"video_id": "clip_1", "wav": "", "video_path": "", "labels": text}])
+    with pytest.raises(InputError) as info:
+        compute_weights(data, ABC)
+    assert info.value.entry == 1 and "'clip_1'" in str(info.value)
+    assert (f"label {label!r}" in str(info.value)) if label is not None \
+        else "no labels" in str(info.value)
+
+
+def test_split_labels_of_an_empty_string_is_no_mids():
+    assert split_labels("") == [] and split_labels("/m/a,/m/b") == ["/m/a", "/m/b"]
 
 
 # weights -----------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from avprep.media import extract_clip, probe
-from avprep.media.audio import read_wav
+from avprep.media.audio import read_pcm16
 from avprep.media.reference import reference_timing
 from conftest import CLIPS, REF
 
@@ -29,8 +29,8 @@ def extracted(tmp_path_factory):
 def test_audio_matches_reference_within_one_lsb(extracted, video_id):
     out, results = extracted
     assert results[video_id].audio == "written"
-    ours = read_wav(out / "audio" / f"{video_id}.wav").astype(np.int32)
-    ref = read_wav(REF / "audio" / f"{video_id}.wav").astype(np.int32)
+    ours = read_pcm16(out / "audio" / f"{video_id}.wav")[0][0].astype(np.int32)
+    ref = read_pcm16(REF / "audio" / f"{video_id}.wav")[0][0].astype(np.int32)
     assert abs(len(ours) - len(ref)) <= 2
     n = min(len(ours), len(ref))
     assert np.abs(ours[:n] - ref[:n]).max() <= 1
@@ -98,6 +98,6 @@ def test_channel0_resampling_equals_resampling_all_channels(tmp_path):
     channels = stream.layout.nb_channels
     assert channels == 2
     everything = np.concatenate(chunks, axis=1).reshape(-1, channels)
-    assert np.array_equal(read_wav(tmp_path / "x.wav"), everything[:, 0])
+    assert np.array_equal(read_pcm16(tmp_path / "x.wav")[0][0], everything[:, 0])
     # and it is not the down-mix
     assert not np.array_equal(everything[:, 0], everything.mean(axis=1).astype(np.int16))

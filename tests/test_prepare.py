@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import http.server
-import importlib.util
 import json
 import os
 import re
@@ -26,19 +25,10 @@ from avprep.errors import InputError
 from avprep.lists import compute_weights, read_labels, read_list, read_weights
 from avprep.manifests import dataset_facts
 from avprep.prepare import prepare_dataset
-from avprep.synth import make_clip
+from avprep.synth import make_clip, make_samples
 from conftest import ROOT
 
 STAMP = ".venv/.avprep-installed"  # tests never (re)install: `make test` has done it
-
-
-def load_sample_maker():
-    """The demo's sample maker, ``scripts/make_sample_clips.py``, as a module."""
-    spec = importlib.util.spec_from_file_location("make_sample_clips",
-                                                  ROOT / "scripts" / "make_sample_clips.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def make_prepare(dataset: str, videos: Path, out: Path, lists: Optional[Path], *extra: str,
@@ -92,11 +82,6 @@ def media_mtimes(out: Path) -> dict:
             + sorted((out / "frames").rglob("*")) if p.is_file()}
 
 
-@pytest.fixture(scope="module")
-def sample_maker():
-    return load_sample_maker()
-
-
 def check_prepared(info: dict, out: Path, present: list, released: Optional[Path] = None,
                    keep_released_weights: bool = False) -> None:
     """Every released split became a local list of exactly the extracted clips, with a report."""
@@ -139,9 +124,9 @@ def check_prepared(info: dict, out: Path, present: list, released: Optional[Path
     assert (out / "report" / "summary.txt").is_file()
 
 
-def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path, sample_maker):
-    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=5, missing=4,
-                                     duration=4.0, seed=1)
+def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path):
+    info = make_samples(tmp_path / "samples", "audioset", clips=5, missing=4,
+                        duration=4.0, seed=1)
     out = tmp_path / "prepared out"  # a space in the path, as users have
     videos, released = Path(info["videos"]), Path(info["released"])
     run = make_prepare("audioset", videos, out, released)
@@ -163,10 +148,10 @@ def test_prepare_audioset_end_to_end_and_rerun_adds_only_new_clips(tmp_path, sam
     check_prepared(info, out, info["present"] + [new_id])
 
 
-def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path, sample_maker):
+def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path):
     """Without LISTS the released files are fetched (from a mirror on 127.0.0.1 here)."""
-    info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=4, missing=3,
-                                     duration=3.0, seed=2)
+    info = make_samples(tmp_path / "samples", "vggsound", clips=4, missing=3,
+                        duration=3.0, seed=2)
     out, cache = tmp_path / "out", tmp_path / "cache"
     manifests = sample_manifests(tmp_path / "manifests", info, "vggsound")
     with serve_folder(Path(info["released"])) as url:
@@ -184,7 +169,7 @@ def test_prepare_vggsound_fetches_lists_and_keeps_released_weights(tmp_path, sam
     check_prepared(info, out, info["present"], released=fetched, keep_released_weights=True)
 
 
-def test_unusable_input_fails_before_extracting(tmp_path, sample_maker):
+def test_unusable_input_fails_before_extracting(tmp_path):
     videos = tmp_path / "videos"
     make_clip(videos / "abcdefghijk.mp4", duration=2.0, width=160, height=120)
     empty_lists = tmp_path / "lists"
@@ -196,8 +181,8 @@ def test_unusable_input_fails_before_extracting(tmp_path, sample_maker):
     assert not (out / "audio").exists()
 
     # a released weight file that does not match its list is an error, not a truncation
-    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=2, missing=2,
-                                     broken=False, duration=2.0, seed=4)
+    info = make_samples(tmp_path / "samples", "audioset", clips=2, missing=2,
+                        broken=False, duration=2.0, seed=4)
     released = Path(info["released"])
     weights = released / "audioset_2m_cleaned_weight.csv"
     weights.write_text(weights.read_text() + "1.0\n")
@@ -258,13 +243,11 @@ def files_of(folder: Path) -> dict:
             if p.is_file()}
 
 
-def test_make_target_avprep_prepare_and_the_steps_by_hand_write_the_same_bytes(tmp_path,
-                                                                              sample_maker,
-                                                                              capsys):
+def test_make_target_avprep_prepare_and_the_steps_by_hand_write_the_same_bytes(tmp_path, capsys):
     """The three ways give byte-identical media, lists, weights and report files. They run one
     after the other in the same OUT folder, as the lists hold absolute paths into it."""
-    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=3, missing=2,
-                                     duration=2.0, seed=5)
+    info = make_samples(tmp_path / "samples", "audioset", clips=3, missing=2,
+                        duration=2.0, seed=5)
     videos, released = Path(info["videos"]), Path(info["released"])
     out = tmp_path / "out"
     outputs, summaries = {}, {}
@@ -291,11 +274,11 @@ def test_make_target_avprep_prepare_and_the_steps_by_hand_write_the_same_bytes(t
         assert summaries[way].endswith(summaries["by hand"]), way
 
 
-def test_prepare_dataset_in_python(tmp_path, sample_maker):
+def test_prepare_dataset_in_python(tmp_path):
     """prepare_dataset() prepares the splits present, says what it does, returns the builds and
     the summary it wrote; unusable input raises before anything is extracted."""
-    info = sample_maker.make_samples(tmp_path / "samples", "vggsound", clips=3, missing=2,
-                                     duration=2.0, seed=6)
+    info = make_samples(tmp_path / "samples", "vggsound", clips=3, missing=2,
+                        duration=2.0, seed=6)
     videos, released = Path(info["videos"]), Path(info["released"])
     facts = dataset_facts("vggsound")
     absent = facts.splits[-1] + ".json"  # a user who has not every released list

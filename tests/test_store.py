@@ -177,16 +177,18 @@ def test_bad_entries_are_left_out_with_reasons(tmp_path):
     (media / "frames" / "frame_3" / "ok_7.jpg").write_bytes(b"not a jpeg")
     entries.append(make_media(media, "badjpeg_9", seed=9))
     (media / "frames" / "frame_3" / "badjpeg_9.jpg").write_bytes(b"PNG?")
+    entries.append(make_media(media, "nolabels_10", labels="", seed=10))
     result = pack(write_list(tmp_path / "l.json", entries), tmp_path / "p", labels=LABEL_CSV,
                   shard_size=4)
     reasons = {f.entry: f.reason for f in result.failures}
-    assert sorted(reasons) == [2, 3, 4, 5, 6, 8]
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 8, 9]
     assert "no frames" in reasons[2]
     assert "44100" in reasons[3]
     assert "duplicate" in reasons[4] and "entry 0" in reasons[4]
     assert "/m/not_a_class" in reasons[5]
     assert "unsafe" in reasons[6]
     assert "frame 3" in reasons[8] and "JPEG" in reasons[8]
+    assert "no labels" in reasons[9]
     store = open_store(result.folder)
     assert store.video_ids == ["ok_1", "partial_2", "stereo_8"]
     partial = store.by_id("partial_2")

@@ -16,9 +16,9 @@ import pytest
 from avprep.cli import main
 from avprep.lists import (DataList, read_labels, read_list, read_weights, write_list,
                           write_weights)
-from avprep.lists.coverage import coverage, missing_ids, write_coverage
-from avprep.lists.synthetic import synthetic_list
+from avprep.lists.coverage import class_summary, coverage, missing_ids, write_coverage
 from avprep.lists.validate import validate
+from avprep.synth.lists import synthetic_list
 from conftest import REF, ROOT, SAMPLES
 
 SAMPLE_LIST = SAMPLES / "sample_json_as.json"
@@ -172,19 +172,80 @@ def test_coverage_counts_plot_and_missing(tmp_path, labels):
     local = DataList.from_entries(list(local) + [_entry("ZZZZZZZZZZZ", "/m/09x0r")])
     table = coverage(local, released, labels)
     assert list(table.columns) == ["index", "mid", "display_name", "released", "local",
-                                   "fraction"]
+                                   "fraction", "missing"]
     assert len(table) == 527
     speech = table.loc[table["mid"] == "/m/09x0r"].iloc[0]
     assert speech["released"] == sum("/m/09x0r" in e.label_list() for e in released)
     assert speech["local"] == sum("/m/09x0r" in e.label_list() for e in local) - 1
     assert (table["local"] <= table["released"]).all()
+    assert (table["missing"] == table["released"] - table["local"]).all()
     assert np.isnan(table.loc[table["released"] == 0, "fraction"]).all()
     assert missing_ids(local, released) == released.video_id[1::2]
     write_coverage(table, tmp_path / "c.csv", tmp_path / "c.png", "test")
     assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     import pandas as pd
     back = pd.read_csv(tmp_path / "c.csv")
-    assert back["local"].tolist() == table["local"].tolist()
+    assert back.sort_values("index")["local"].tolist() == table["local"].tolist()
+    # worst first: kept fraction rising, the most missing first among equals, NaN last
+    keys = [(f if f == f else 2.0, -m) for f, m in zip(back["fraction"], back["missing"])]
+    assert keys == sorted(keys) and back["fraction"].isna().sum() == (table["released"] == 0).sum()
+
+
+def expected_worst(local, released, labels, n) -> list:
+    """The ``n`` classes with the lowest kept fraction (then most missing, then lowest index)
+    among those that lost an entry, counted entry by entry from the label lists."""
+    kept_ids = set(local.video_id)
+    rel, loc = {}, {}
+    for e in released:
+        for mid in set(e.label_list()):
+            rel[mid] = rel.get(mid, 0) + 1
+            loc[mid] = loc.get(mid, 0) + (e.video_id in kept_ids)
+    lost = [(loc[m] / rel[m], -(rel[m] - loc[m]), labels.index[m], m) for m in rel
+            if loc[m] < rel[m]]
+    return [labels.names[labels.index[m]] for *_, m in sorted(lost)[:n]]
+
+
+def test_coverage_names_the_worst_classes_in_line_csv_and_summary(tmp_path, labels, capsys):
+    """527 AudioSet classes; five frequent ones lose 50-100% of their entries, the rest about 3%:
+    the worst classes come first in the CSV and by name in the printed line."""
+    released = synthetic_list(6000, labels, seed=11)
+    counts = {}
+    for e in released:
+        for mid in e.label_list():
+            counts[mid] = counts.get(mid, 0) + 1
+    targets = dict(zip(sorted(counts, key=lambda m: (-counts[m], m))[:5],
+                       [1.0, 0.9, 0.75, 0.6, 0.5]))
+    rng = np.random.default_rng(0)
+    keep = []
+    for i, e in enumerate(released):
+        drop = [targets[m] for m in e.label_list() if m in targets]
+        if rng.random() >= (max(drop) if drop else 0.03):
+            keep.append(i)
+    local = released.select(keep)
+    worst = expected_worst(local, released, labels, 5)
+    lost_all = labels.names[labels.index[next(iter(targets))]]
+    assert worst[0] == lost_all  # the class that lost every entry leads
+
+    summary = class_summary(coverage(local, released, labels))
+    assert [w["display_name"] for w in summary["worst"]] == worst
+    assert summary["classes"] == len(counts) and summary["lost_all"] >= 1
+
+    local_path, released_path = tmp_path / "local.json", tmp_path / "released.json"
+    write_list(local_path, local)
+    write_list(released_path, released)
+    capsys.readouterr()
+    assert main(["coverage", str(local_path), "--released", str(released_path), "--labels",
+                 str(LABEL_CSV), "-o", str(tmp_path / "cov")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and "class labels" not in line
+    named = line.split("worst: ", 1)[1]
+    assert [named.index(name) for name in worst] == sorted(named.index(name) for name in worst)
+    assert f"{lost_all} 0 of {counts[next(iter(targets))]} (0%)" in line
+    import pandas as pd
+    rows = pd.read_csv(tmp_path / "cov.csv")
+    assert rows["display_name"].tolist()[:5] == worst
+    assert rows["fraction"].iloc[0] == 0 and rows["missing"].iloc[0] == rows["released"].iloc[0]
+    assert (tmp_path / "cov.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 # the command line --------------------------------------------------------------------------

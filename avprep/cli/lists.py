@@ -53,7 +53,8 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
                         "(default: the current folder)")
     p.add_argument("--json", metavar="REPORT", help="write the full report as JSON here")
     p.add_argument("--coverage", metavar="PREFIX",
-                   help="with --against: write PREFIX.csv and PREFIX.png per-class coverage")
+                   help="with --against: write PREFIX.csv and PREFIX.png per-class coverage "
+                        "(as avprep coverage writes them)")
 
     p = add_command(
         subparsers, "weights",
@@ -81,13 +82,16 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         """
         Count, for every class, the entries of the RELEASED list and those of LIST whose ids
         the released list has; write them to PREFIX.csv (index, mid, display_name, released,
-        local, fraction) and a bar plot to PREFIX.png. --missing writes the ids of released
-        entries that LIST lacks, one per line (a backslash written as \\\\, line breaks and
-        control characters as \\n, \\r, \\t, \\xNN, \\uNNNN; plain ids as they are).
+        local, fraction: the kept fraction local/released, missing: released - local), the
+        worst class first (lowest kept fraction, then most missing), and to PREFIX.png: every
+        class's kept fraction, sorted, and the worst classes by name. The summary line names
+        the worst classes too. --missing writes the ids of released entries that LIST lacks,
+        one per line (a backslash written as \\\\, line breaks and control characters as \\n,
+        \\r, \\t, \\xNN, \\uNNNN; plain ids as they are).
 
         With --download-log (avprep download logs; several, or a glob for shard logs) and
         optionally --extract-log, say why each missing id is missing: PREFIX.csv gains the
-        columns missing, unavailable, pending, never_attempted, failed_extraction,
+        columns unavailable, pending, never_attempted, failed_extraction,
         not_extracted, unsafe_id (per class), PREFIX_missing.csv holds each id's cause
         (video_id, cause, reason), and the counts are printed.
         """,
@@ -163,7 +167,8 @@ def _weights(args: argparse.Namespace) -> int:
 def _coverage(args: argparse.Namespace) -> int:
     from avprep.atomic import write_text
     from avprep.lists import read_labels, read_list
-    from avprep.lists.coverage import coverage, missing_ids, write_coverage
+    from avprep.lists.coverage import (class_summary, coverage, format_classes, missing_ids,
+                                       write_coverage)
     from avprep.safetext import lines_text
     from avprep.cli.prepare import account_of, accounting_inputs
     from avprep.lists.accounting import account_summary, add_cause_columns, format_account
@@ -188,10 +193,8 @@ def _coverage(args: argparse.Namespace) -> int:
         write_text(args.missing, lines_text(missing))
     if account is not None:
         write_text(f"{args.output}_missing.csv", account.csv_text())
-    rel, loc = int(table["released"].sum()), int(table["local"].sum())
-    empty = int(((table["local"] == 0) & (table["released"] > 0)).sum())
     print(f"{Path(args.list).name}: {len(released) - len(missing)} of {len(released)} released "
-          f"entries present; {loc} of {rel} class labels; {empty} classes with none; "
+          f"entries present; {format_classes(class_summary(table))}; "
           f"wrote {args.output}.csv and {args.output}.png"
           + (f" and {args.output}_missing.csv" if account is not None else ""))
     if account is not None:

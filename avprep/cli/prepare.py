@@ -128,7 +128,7 @@ def register(subparsers: "argparse._SubParsersAction") -> None:
         released rows of the kept entries. A weight file given with --weights must have exactly one
         row per released entry, and with --keep-released-weights none may be NaN, infinite or
         negative. With --report DIR, write into DIR the per-class coverage
-        (<name>_coverage.csv and .png, released vs local), the missing ids
+        (<name>_coverage.csv and .png: each class's kept fraction, worst first), the missing ids
         (<name>_missing_ids.txt, one per line: a backslash written as \\\\, line breaks and
         control characters as \\n, \\r, \\t, \\xNN, \\uNNNN) and a summary
         (<name>_build.json), <name> being the output's file name without extension.

@@ -24,7 +24,8 @@ from avprep.data.config import AVConfig
 from avprep.data.image import fallback_image, load_image
 from avprep.data.sources import Clip, Source, frame_order
 from avprep.data.window import frame_window
-from avprep.errors import FormatError, MediaError
+from avprep.errors import MediaError
+from avprep.lists.labels import class_indices
 from avprep.safetext import shown
 
 logger = logging.getLogger("avprep.data")
@@ -116,15 +117,10 @@ class SampleBuilder:
 
     # labels ---------------------------------------------------------------------------------
     def label_indices(self, clip: Clip) -> List[int]:
-        """Class indices of ``clip``'s labels; ``FormatError`` for a label not in the CSV."""
-        out = []
-        for mid in clip.labels.split(","):
-            try:
-                out.append(self.label_index[mid])
-            except KeyError:
-                raise FormatError(f"label {mid!r} is not in the label CSV",
-                                  getattr(self.source, "path", None), clip.video_id) from None
-        return out
+        """Class indices of ``clip``'s labels (:func:`avprep.lists.labels.class_indices`):
+        ``FormatError`` for a label not in the CSV or an empty label string."""
+        return class_indices(clip.labels, self.label_index, getattr(self.source, "path", None),
+                             clip.video_id)
 
     # audio ----------------------------------------------------------------------------------
     def audio(self, clip: Clip, plan: AugmentPlan, partner: Optional[Clip],

@@ -15,7 +15,8 @@ from avprep.features.kaldi import fbank, fbank_batch, frame_sizes, num_frames
 from avprep.features.normalize import (centred_fbank, denormalize, normalize, pad_or_cut,
                                        remove_mean, wav_fbank)
 from avprep.features.parity import FbankParity, fbank_parity
-from avprep.features.wav import load_wav, pcm16_to_float, read_pcm16
+from avprep.features.wav import load_wav, pcm16_to_float
+from avprep.media.audio import read_pcm16
 
 __all__ = [
     "NUM_MEL_BINS", "NORM_MEAN", "NORM_STD", "TARGET_LENGTH",

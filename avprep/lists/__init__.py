@@ -10,7 +10,7 @@ does not load the columnar readers.
 
 from __future__ import annotations
 
-import importlib
+from avprep.lazy import lazy_exports
 
 _EXPORTS = {
     "Entry": "avprep.lists.datalist", "DataList": "avprep.lists.datalist",
@@ -27,11 +27,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'avprep.lists' has no attribute {name!r}")
-
-
-def __dir__():
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

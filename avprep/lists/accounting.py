@@ -88,7 +88,7 @@ def expand_log_paths(patterns: Iterable[PathLike]) -> List[Path]:
 
 
 def failures_by_id(failures: Iterable[Mapping[str, object]]) -> Dict[str, Mapping[str, object]]:
-    """``id -> record`` of extraction failure records (:func:`avprep.prepare.read_failure_log`),
+    """``id -> record`` of extraction failure records (:func:`avprep.media.log.read_failures`),
     the last one of an id winning; records without an id are left out."""
     out: Dict[str, Mapping[str, object]] = {}
     for record in failures:
@@ -191,11 +191,10 @@ def _class_counts(released: DataList, labels: LabelSet, account: MissingAccount
 
 
 def add_cause_columns(table, released: DataList, labels: LabelSet, account: MissingAccount):
-    """The per-class coverage table (:func:`avprep.lists.coverage.coverage`) with a ``missing``
-    column and one column per cause, each counting the missing released entries of the class."""
+    """The per-class coverage table (:func:`avprep.lists.coverage.coverage`) with one column per
+    cause, each counting the missing released entries of the class."""
     counts = _class_counts(released, labels, account)
     table = table.copy()
-    table["missing"] = table["released"] - table["local"]
     for cause in CAUSES:
         table[cause] = counts[cause]
     return table

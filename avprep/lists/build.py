@@ -355,6 +355,9 @@ def write_build(result: BuildResult, out: PathLike, weights_out: Optional[PathLi
         summary = {"list": name, **result.summary(),
                    "outputs": {key: os.path.abspath(p) for key, p in written.items()},
                    "sources": dict(sources or {})}
+        if table is not None:
+            from avprep.lists.coverage import class_summary
+            summary["classes"] = class_summary(table)
         if accounting is not None:
             summary["accounting"] = accounting
         atomic.write_text(paths["summary"], json.dumps(summary, indent=1) + "\n")

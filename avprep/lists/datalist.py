@@ -14,6 +14,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from avprep.lists.labels import split_labels
+
 FIELDS = ("video_id", "wav", "video_path", "labels")
 _ITER_BATCH = 65536
 
@@ -31,7 +33,7 @@ class Entry:
 
     def label_list(self) -> List[str]:
         """The labels as a list of mids (empty for an empty label string)."""
-        return self.labels.split(",") if self.labels else []
+        return split_labels(self.labels)
 
     def to_dict(self) -> Dict[str, str]:
         """The entry as the JSON object the original scripts read."""
@@ -177,9 +179,8 @@ class DataList:
         return self.column("labels")
 
     def label_list(self, i: int) -> List[str]:
-        """The labels of entry ``i`` as a list of mids."""
-        labels = self._value("labels", i)
-        return labels.split(",") if labels else []
+        """The labels of entry ``i`` as a list of mids (empty for an empty label string)."""
+        return split_labels(self._value("labels", i))
 
     # sequence protocol --------------------------------------------------------------------
     def __len__(self) -> int:

@@ -2,6 +2,10 @@
 
 The class index of a mid is the file's ``index`` column, as the original loader reads it; the
 indices must be 0..N-1 (in any row order) and mids unique, or the file is unusable.
+
+A list entry's label string (``"/m/09x0r,/m/05zppz"``) becomes class indices with
+:func:`class_indices` (one entry) or :func:`label_codes` (a whole list column, for counts); both
+follow one rule, stated in :func:`class_indices`.
 """
 
 from __future__ import annotations
@@ -11,7 +15,11 @@ import io
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple, Union
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from avprep.atomic import write_text
 from avprep.errors import FormatError
@@ -48,6 +56,52 @@ class LabelSet:
     def from_pairs(cls, pairs: Sequence[Sequence[str]]) -> "LabelSet":
         """A label set from ``(mid, display_name)`` pairs in index order."""
         return cls([p[0] for p in pairs], [p[1] for p in pairs])
+
+
+def split_labels(text: str) -> List[str]:
+    """The mids of a label string, split at commas; none for an empty string."""
+    return text.split(",") if text else []
+
+
+def class_indices(text: str, index: Mapping[str, int], path: Optional[PathLike] = None,
+                  entry: object = None, video_id: Optional[str] = None) -> List[int]:
+    """The class indices of label string ``text``, in the order written, a repeated mid repeated.
+
+    ``index`` maps mid -> class index (:attr:`LabelSet.index`). Every mid must be in it: a label
+    that is not (an empty one between commas included) is a :class:`FormatError` naming the
+    label, and ``path``, ``entry`` and ``video_id`` where given. An empty string is refused the
+    same way (``no labels``), not read as "no classes": the original loader splits it into one
+    empty label and fails on that lookup (``index_dict['']``), and an all-zero target would train
+    a clip as a negative of every class.
+    """
+    of = f" of {video_id!r}" if video_id is not None else ""
+    if not text:
+        raise FormatError(f"no labels{of} (an empty label string)", path, entry)
+    out = []
+    for mid in text.split(","):
+        cls = index.get(mid) if mid else None
+        if cls is None:
+            raise FormatError(f"label {mid!r}{of} is not in the label CSV", path, entry)
+        out.append(cls)
+    return out
+
+
+def label_codes(column: Union[pa.Array, pa.ChunkedArray], labels: LabelSet
+                ) -> Tuple[np.ndarray, np.ndarray, pa.Array]:
+    """Every label of a list's ``labels`` column, split as :func:`class_indices` splits it:
+    ``(entry, code, pieces)``, one item per label in entry order: the entry it belongs to, its
+    class index or -1 where :func:`class_indices` refuses it (an unknown or empty label; an empty
+    string is one empty label), and the label text."""
+    split = pc.split_pattern(column, ",")
+    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
+    entry = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    pieces = pc.list_flatten(split)
+    if isinstance(pieces, pa.ChunkedArray):
+        pieces = pieces.combine_chunks()
+    code = pc.index_in(pieces, value_set=pa.array(labels.mids, pa.string()))
+    code = code.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    code[pc.equal(pieces, "").to_numpy(zero_copy_only=False)] = -1
+    return entry, code, pieces
 
 
 def read_labels(path: PathLike) -> LabelSet:

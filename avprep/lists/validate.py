@@ -45,7 +45,7 @@ from avprep.layout import frame_paths
 from avprep.lists.coverage import class_entry_counts, unique_counts
 from avprep.lists.datalist import DataList
 from avprep.lists.ids import YTID, unsafe_reason
-from avprep.lists.labels import LabelSet
+from avprep.lists.labels import LabelSet, label_codes, split_labels
 from avprep.progress import progress
 from avprep.safetext import shown
 
@@ -150,25 +150,21 @@ def check_labels(data: DataList, labels: LabelSet, report: Report) -> None:
     empty = pc.equal(raw, "").to_numpy(zero_copy_only=False)
     report.add("empty_labels", int(empty.sum()), _ids_at(data, empty))
 
-    split = pc.split_pattern(raw, ",")
-    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
-    entry = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    pieces = pc.list_flatten(split)
+    entry, codes, pieces = label_codes(raw, labels)
+    lengths = np.bincount(entry, minlength=n)
     blank = pc.equal(pieces, "").to_numpy(zero_copy_only=False) & ~empty[entry]
     bad_rows = np.zeros(n, dtype=bool)
     bad_rows[entry[blank]] = True
     report.add("malformed_labels", int(bad_rows.sum()), _ids_at(data, bad_rows))
 
-    cls = pc.index_in(pieces, value_set=pa.array(labels.mids, pa.string()))
-    unknown = cls.is_null().to_numpy(zero_copy_only=False) & ~blank & ~empty[entry]
+    unknown = (codes < 0) & ~blank & ~empty[entry]
     rows = np.zeros(n, dtype=bool)
     rows[entry[unknown]] = True
     names = Counter(pieces.take(pa.array(np.flatnonzero(unknown), pa.int64())).to_pylist())
     report.add("unknown_label", int(rows.sum()), _ids_at(data, rows),
                labels=[m for m, _ in names.most_common(MAX_EXAMPLES)])
 
-    known = ~cls.is_null().to_numpy(zero_copy_only=False)
-    codes = cls.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64)
+    known = codes >= 0
     stride = max(1, len(labels))
     uniq, counts = unique_counts(entry[known] * stride + codes[known])  # (entry, class) pairs
     dup_rows = np.zeros(n, dtype=bool)
@@ -234,7 +230,7 @@ def check_against(data: DataList, released: DataList, labels: Optional[LabelSet]
     loc_list, rel_list = local_labels.take(differs).to_pylist(), rel_labels.take(differs) \
         .to_pylist()
     for k, a, b in zip(differs.tolist(), loc_list, rel_list):
-        if set(a.split(",")) != set(b.split(",")):
+        if set(split_labels(a)) != set(split_labels(b)):
             mismatch.append(int(present[k]))
     mask = np.zeros(len(data), dtype=bool)
     mask[mismatch] = True

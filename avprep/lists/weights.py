@@ -14,13 +14,11 @@ from pathlib import Path
 from typing import Union
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from avprep.atomic import atomic_path
-from avprep.errors import FormatError, InputError
+from avprep.errors import FormatError
 from avprep.lists.datalist import DataList
-from avprep.lists.labels import LabelSet
+from avprep.lists.labels import LabelSet, class_indices, label_codes
 from avprep.lists.textfile import read_text
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -66,22 +64,18 @@ def write_weights(path: PathLike, weights: np.ndarray) -> None:
 def label_indices(data: DataList, labels: LabelSet):
     """``(flat, offsets)``: class index of every written label, and each entry's slice of them.
 
-    Raises :class:`InputError` naming the first entry with a label not in ``labels`` (an empty
-    label string counts as one empty, unknown label, as in the original).
+    Labels become indices by :func:`avprep.lists.labels.class_indices`'s rule: the first entry
+    with a label not in ``labels`` (or an empty label string) raises its :class:`FormatError`
+    (an :class:`InputError`), whose ``entry`` is the entry's index in ``data``.
     """
-    split = pc.split_pattern(data.arrow_column("labels"), ",")
-    lengths = pc.list_value_length(split).to_numpy(zero_copy_only=False).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-    mids = pc.list_flatten(split)
-    table = pa.array(labels.mids, type=pa.string())
-    flat = pc.index_in(mids, value_set=table)
-    if flat.null_count:
-        bad = int(np.flatnonzero(flat.is_null().to_numpy(zero_copy_only=False))[0])
-        mids = mids.combine_chunks() if isinstance(mids, pa.ChunkedArray) else mids
-        entry = int(np.searchsorted(offsets, bad, side="right") - 1)
-        raise InputError(f"label {mids[bad].as_py()!r} of {data[entry].video_id!r} is not in "
-                         "the label CSV", entry=entry)
-    return flat.to_numpy(zero_copy_only=False).astype(np.int64), offsets
+    entry, flat, _ = label_codes(data.arrow_column("labels"), labels)
+    offsets = np.concatenate([[0], np.cumsum(np.bincount(entry, minlength=len(data)))])
+    if (flat < 0).any():
+        bad = int(entry[np.flatnonzero(flat < 0)[0]])
+        clip = data[bad]
+        class_indices(clip.labels, labels.index, entry=bad, video_id=clip.video_id)
+        raise AssertionError(f"entry {bad}: label_codes and class_indices disagree")
+    return flat, offsets.astype(np.int64)
 
 
 def class_counts(data: DataList, labels: LabelSet) -> np.ndarray:

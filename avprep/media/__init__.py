@@ -18,7 +18,7 @@ Names are imported on first use, so ``import avprep.media`` stays light.
 
 from __future__ import annotations
 
-import importlib
+from avprep.lazy import lazy_exports
 
 _EXPORTS = {
     "ClipResult": "avprep.media.clip", "ClipTask": "avprep.media.clip",
@@ -32,7 +32,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str):
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'avprep.media' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -1,17 +1,19 @@
 """Audio as the original wrote it: every channel resampled to 16 kHz by libswresample's defaults
 (what ``ffmpeg -i clip -ar 16000 out.wav`` does), converted to 16-bit, then channel 0 copied out
-(what ``sox in.wav out.wav remix 1`` does: no down-mix)."""
+(what ``sox in.wav out.wav remix 1`` does: no down-mix). :func:`write_wav` writes such a file;
+:func:`read_pcm16` and :func:`read_audio` read it, or any other wav or libsndfile audio, back."""
 
 from __future__ import annotations
 
 import io
 import os
 import wave
-from typing import List, Optional, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 
 from avprep.atomic import write_bytes
+from avprep.errors import MediaError
 from avprep.layout import SAMPLE_RATE
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -114,10 +116,86 @@ def write_wav(path: PathLike, samples: np.ndarray, rate: int = SAMPLE_RATE) -> N
     write_bytes(path, wav_bytes(samples, rate))
 
 
-def read_wav(path: PathLike) -> np.ndarray:
-    """Read a mono 16-bit PCM wav written by :func:`write_wav` as int16."""
-    with wave.open(os.fspath(path), "rb") as src:
-        if src.getsampwidth() != 2:
-            raise ValueError(f"{path}: not 16-bit PCM")
-        data = np.frombuffer(src.readframes(src.getnframes()), dtype="<i2")
-        return data.reshape(-1, src.getnchannels())[:, 0].copy()
+def _check_file(path: str) -> None:
+    if not os.path.exists(path):
+        raise MediaError("audio file not found", path=path, stage="read")
+    if os.path.isdir(path):
+        raise MediaError("audio path is a folder, not a file", path=path, stage="read")
+
+
+def _read_wave(path: str) -> Optional[Tuple[np.ndarray, int]]:
+    """int16 ``[channels, samples]`` of a plain 16-bit PCM wav; None for anything else."""
+    try:
+        with wave.open(path, "rb") as fh:
+            if fh.getsampwidth() != 2 or fh.getcomptype() != "NONE":
+                return None
+            channels, rate = fh.getnchannels(), fh.getframerate()
+            raw = fh.readframes(fh.getnframes())
+    except (wave.Error, EOFError):
+        return None
+    except OSError as err:
+        raise MediaError(f"cannot read audio: {err.strerror or err}", path=path,
+                         stage="read") from None
+    usable = len(raw) - len(raw) % (2 * channels)
+    if usable != len(raw):
+        raise MediaError("wav data ends in the middle of a sample frame", path=path, stage="read")
+    pcm = np.frombuffer(raw, dtype="<i2").reshape(-1, channels).T
+    return np.ascontiguousarray(pcm, dtype=np.int16), rate
+
+
+def _soundfile_info(path: str):
+    try:
+        import soundfile as sf
+    except ImportError:
+        raise MediaError("not a 16-bit PCM wav, and soundfile (needed for other formats) is "
+                         "not installed", path=path, stage="read") from None
+    try:
+        return sf.info(path)
+    except Exception as err:  # libsndfile reports damaged files with several exception types
+        raise MediaError(f"not a readable audio file: {err}", path=path, stage="read") from None
+
+
+def _soundfile_read(path: str, dtype: str) -> Tuple[np.ndarray, int]:
+    """``[channels, samples]`` of ``dtype`` and the sample rate, read by libsndfile."""
+    import soundfile as sf
+
+    try:
+        data, rate = sf.read(path, dtype=dtype, always_2d=True)
+    except Exception as err:
+        raise MediaError(f"cannot read audio: {err}", path=path, stage="read") from err
+    return np.ascontiguousarray(data.T), int(rate)
+
+
+def read_pcm16(path: PathLike) -> Tuple[np.ndarray, int]:
+    """The 16-bit samples of ``path`` as ``int16 [channels, samples]`` and the sample rate
+    (``read_pcm16(path)[0][0]`` is channel 0, what :func:`write_wav` wrote).
+
+    A plain 16-bit PCM wav is read with the standard library's ``wave``; anything else (FLAC,
+    extensible wav headers) with libsndfile (``soundfile``). Raises :class:`MediaError` naming the
+    file when it is missing, unreadable or not 16-bit PCM.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    plain = _read_wave(path)
+    if plain is not None:
+        return plain
+    info = _soundfile_info(path)
+    if info.subtype != "PCM_16":
+        raise MediaError(f"expected 16-bit PCM audio, got {info.subtype}", path=path, stage="read")
+    return _soundfile_read(path, "int16")
+
+
+def read_audio(path: PathLike) -> Tuple[np.ndarray, int]:
+    """The samples of ``path`` as ``[channels, samples]`` and the sample rate: int16 when the
+    file is 16-bit PCM (as :func:`read_pcm16` reads it), else float32 scaled to [-1, 1) by
+    libsndfile (8/24/32-bit PCM, float, FLAC). Raises :class:`MediaError` naming the file when it
+    cannot be read.
+    """
+    path = os.fspath(path)
+    _check_file(path)
+    plain = _read_wave(path)
+    if plain is not None:
+        return plain
+    if _soundfile_info(path).subtype == "PCM_16":
+        return _soundfile_read(path, "int16")
+    return _soundfile_read(path, "float32")

@@ -18,7 +18,7 @@ from typing import List, Optional, Union
 
 import numpy as np
 
-from avprep.media.audio import read_wav
+from avprep.media.audio import read_pcm16
 from avprep.media.frames import crop_box, resized_size
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -38,7 +38,7 @@ def reference_audio(path: PathLike, ffmpeg: Optional[str] = None) -> np.ndarray:
                        check=True)
         subprocess.run(base + [os.fspath(stereo), "-af", "pan=mono|c0=c0", os.fspath(mono)],
                        check=True)
-        return read_wav(mono)
+        return read_pcm16(mono)[0][0]
 
 
 def reference_frames(path: PathLike, n_frames: int = 10) -> List[Optional[bytes]]:

@@ -11,10 +11,10 @@ missing clip.
 """
 
 from avprep.prepare.dataset import EXTRACT_LOG, PrepareResult, prepare_dataset, released_files_dir
-from avprep.prepare.report import (format_build, format_summary, read_failure_log, summarize,
-                                   unusable_build_notes, write_summary)
+from avprep.prepare.report import (format_build, format_summary, summarize, unusable_build_notes,
+                                   write_summary)
 
 __all__ = [
-    "prepare_dataset", "PrepareResult", "released_files_dir", "EXTRACT_LOG", "read_failure_log",
+    "prepare_dataset", "PrepareResult", "released_files_dir", "EXTRACT_LOG",
     "summarize", "format_summary", "write_summary", "format_build", "unusable_build_notes",
 ]

@@ -368,11 +368,11 @@ def prepare_dataset(dataset: str, videos: Optional[PathLike], out: PathLike,
     accounting = None
     if logs:
         from avprep.lists.accounting import failures_by_id
+        from avprep.media.log import read_failures
         from avprep.prepare.logs import read_download_logs
-        from avprep.prepare.report import read_failure_log
 
-        accounting = (read_download_logs(logs), failures_by_id(read_failure_log(
-            report / EXTRACT_LOG)), logs, report / EXTRACT_LOG)
+        accounting = (read_download_logs(logs), failures_by_id(read_failures(
+            report / EXTRACT_LOG, latest=True)), logs, report / EXTRACT_LOG)
     result = PrepareResult(dataset, out, released, extraction, download=fetched)
     for split in splits:
         built, account = _build(split, labels, label_path, out, keep_released_weights,

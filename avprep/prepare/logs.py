@@ -12,7 +12,7 @@ from typing import Dict, Iterable, Optional, Sequence, Union
 from avprep.download.log import read_download_log
 from avprep.lists.accounting import (MissingAccount, account_missing, expand_log_paths,
                                      failures_by_id)
-from avprep.prepare.report import read_failure_log
+from avprep.media.log import read_failures
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -35,5 +35,6 @@ def account_from_logs(missing: Sequence[str], download_logs: Sequence[PathLike],
     """:func:`account_missing` with the state read from ``download_logs`` (paths or globs,
     :func:`read_download_logs`) and the failures from the extraction log ``extract_log``."""
     paths = expand_log_paths(download_logs)
-    failures = failures_by_id(read_failure_log(extract_log)) if extract_log is not None else {}
+    failures = (failures_by_id(read_failures(extract_log, latest=True))
+                if extract_log is not None else {})
     return account_missing(missing, read_download_logs(paths), failures, paths, extract_log)

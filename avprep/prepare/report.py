@@ -2,14 +2,13 @@
 
 :func:`summarize` reads what the steps left in a report folder (the ``<name>_build.json`` file that
 :func:`avprep.lists.build.write_build` writes for each list) and the extraction log
-(:func:`read_failure_log`); :func:`format_summary` turns it into a few lines for people and
-:func:`write_summary` writes ``summary.json`` and ``summary.txt``. ``avprep prepare-report`` and
-:func:`avprep.prepare.prepare_dataset` end with these.
+(:func:`avprep.media.log.read_failures`); :func:`format_summary` turns it into a few lines for
+people and :func:`write_summary` writes ``summary.json`` and ``summary.txt``. ``avprep
+prepare-report`` and :func:`avprep.prepare.prepare_dataset` end with these.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 from pathlib import Path
@@ -19,47 +18,13 @@ from avprep import atomic
 from avprep.errors import InputError
 from avprep.layout import N_FRAMES
 from avprep.lists.build import BuildResult, MediaIndex
+from avprep.media.log import read_failures
 from avprep.safetext import shown
 
 PathLike = Union[str, "os.PathLike[str]"]
 
 SUMMARY_JSON = "summary.json"
 SUMMARY_TXT = "summary.txt"
-
-
-def read_failure_log(path: PathLike) -> List[Dict[str, object]]:
-    """The failure records of an ``avprep extract`` JSON-lines log (id, path, stage, reason).
-
-    Records that say the clip succeeded (``"ok": true`` or ``"status": "ok"``) and lines that are
-    not objects (a summary line, say) are skipped; for a clip recorded several times, the last
-    record wins. A line that is not JSON is an :class:`InputError` naming the line.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise InputError("extraction log not found", path)
-    data = path.read_bytes()
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        raise InputError(f"not UTF-8 text: {err.reason}", path, f"line {line}") from None
-    latest: Dict[str, Dict[str, object]] = {}
-    for number, line in enumerate(io.StringIO(text, newline=None), 1):  # as open() splits
-        line = line.strip()
-        if not line:
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise InputError(f"not a JSON line: {err.msg}", path, f"line {number}") from None
-        if not isinstance(record, dict) or "reason" not in record and "error" not in record:
-            continue
-        key = str(record.get("path") or record.get("id"))
-        if record.get("ok") is True or record.get("status") == "ok":
-            latest.pop(key, None)
-            continue
-        latest[key] = record
-    return list(latest.values())
 
 
 def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
@@ -91,12 +56,12 @@ def summarize(report_dir: PathLike, log: Optional[PathLike] = None,
 
         paths = expand_log_paths(download_logs)
         state = read_download_logs(paths)
-        failures = read_failure_log(log) if log is not None else []
+        failures = read_failures(log, latest=True) if log is not None else []
         for item in lists:
             item["accounting"] = account_list(report_dir, item, state, failures, paths, log)
     summary: Dict[str, object] = {"lists": lists}
     if log is not None:
-        failures = read_failure_log(log)
+        failures = read_failures(log, latest=True)
         by_stage: Dict[str, int] = {}
         for record in failures:
             stage = str(record.get("stage", "unknown"))
@@ -188,6 +153,9 @@ def format_summary(summary: Dict[str, object], title: str = "avprep preparation"
         if item.get("accounting"):
             from avprep.lists.accounting import format_account
             lines.extend(format_account(item["accounting"]))
+        if item.get("classes"):
+            from avprep.lists.coverage import format_classes
+            lines.append(f"    {format_classes(item['classes'])}")
         for key in ("list", "weights", "missing_causes"):
             path = item.get("outputs", {}).get(key)
             if path:

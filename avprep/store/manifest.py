@@ -7,7 +7,6 @@ what ``avprep pack --verify`` checks the files against.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -30,17 +29,6 @@ PARTS_DIR = ".parts"
 def shard_name(number: int) -> str:
     """File name of shard ``number``."""
     return f"shard-{number:05d}.arrow"
-
-
-def sha256_of(path: PathLike, chunk: int = 1 << 22) -> str:
-    """Hex sha256 of a file's bytes."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while True:
-            block = fh.read(chunk)
-            if not block:
-                return digest.hexdigest()
-            digest.update(block)
 
 
 @dataclass

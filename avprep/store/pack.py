@@ -22,11 +22,11 @@ import pyarrow as pa
 
 from avprep.atomic import atomic_path, remove_stale_temps, write_text
 from avprep.constants import N_FRAMES
+from avprep.digest import sha256_of
 from avprep.errors import AvprepError, InputError
 from avprep.framespec import FrameSpec, common_frame_spec, write_frame_spec
 from avprep.progress import progress
-from avprep.store.manifest import (INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo,
-                                   sha256_of, shard_name)
+from avprep.store.manifest import INDEX_NAME, PARTS_DIR, Failure, Manifest, ShardInfo, shard_name
 from avprep.store.schema import FBANK_DTYPES, INDEX_SCHEMA
 from avprep.store.writer import ShardJob, finished_shards, row_entries, write_shard
 

@@ -92,9 +92,10 @@ class Record:
         return fb.reshape(self._value("fbank_frames").as_py(), FBANK_BINS).astype(np.float32)
 
     def label_list(self) -> List[str]:
-        """The labels as a list of mids."""
-        labels = self.labels
-        return labels.split(",") if labels else []
+        """The labels as a list of mids (empty for an empty label string)."""
+        from avprep.lists.labels import split_labels
+
+        return split_labels(self.labels)
 
     def waveform(self):
         """The audio as ``torchaudio.load`` (and :func:`avprep.features.load_wav`) returns it."""

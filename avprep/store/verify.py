@@ -9,8 +9,9 @@ from typing import List, Union
 
 import pyarrow as pa
 
+from avprep.digest import sha256_of
 from avprep.progress import progress
-from avprep.store.manifest import INDEX_NAME, read_manifest, sha256_of
+from avprep.store.manifest import INDEX_NAME, read_manifest
 
 PathLike = Union[str, "os.PathLike[str]"]
 

@@ -19,10 +19,11 @@ import pyarrow as pa
 
 from avprep.atomic import atomic_path, write_text
 from avprep.complete import MISSING, jpeg_bytes_problem, wav_problem
-from avprep.errors import MediaError
+from avprep.digest import sha256_of
+from avprep.errors import FormatError, MediaError
 from avprep.layout import frame_paths
 from avprep.safeid import unsafe_reason
-from avprep.store.manifest import PARTS_DIR, Failure, ShardInfo, sha256_of, shard_name
+from avprep.store.manifest import PARTS_DIR, Failure, ShardInfo, shard_name
 from avprep.store.schema import FRAME_COLUMNS, SHARD_SCHEMA
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -120,6 +121,7 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
                fbank_dtype: Optional[str]) -> dict:
     """One row's column values; :class:`MediaError` with the reason when it cannot be packed."""
     from avprep.features import read_pcm16
+    from avprep.lists.labels import class_indices
 
     entry, video_id, wav, video_path, labels = row
     unsafe = unsafe_reason(video_id)
@@ -127,13 +129,10 @@ def _read_clip(row: EntryRow, label_index: Optional[Dict[str, int]],
         raise MediaError(f"unsafe video id: {unsafe}")
     indices = None
     if label_index is not None:
-        mids = labels.split(",") if labels else []
-        if not mids:
-            raise MediaError("no labels")
-        unknown = [m for m in mids if m not in label_index]
-        if unknown:
-            raise MediaError(f"label {unknown[0]} is not in the label CSV")
-        indices = [label_index[m] for m in mids]
+        try:
+            indices = class_indices(labels, label_index)
+        except FormatError as err:
+            raise MediaError(err.message) from None
     problem = wav_problem(wav, channels=None)
     if problem is not None and problem != MISSING:  # a missing file: read_pcm16 says so
         raise MediaError(f"incomplete wav: {problem}", wav)

@@ -27,12 +27,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from avprep.cli import main
 from avprep.errors import AvprepError, FormatError, InputError
-from avprep.lists import LabelSet, read_labels, read_list, read_weights
+from avprep.lists import DataList, LabelSet, read_labels, read_list, read_weights
 from avprep.lists.labels import labels_text
 from avprep.lists.weights import weights_text
 from conftest import ROOT
@@ -214,12 +214,32 @@ def test_random_byte_edits_give_data_or_a_typed_error(items, layout, edits):
             assert all(isinstance(getattr(e, f), str) for e in got for f in FIELDS)
 
 
+def parsed_or_format_error(read, path: Path):
+    """``read(path)``'s result, or None when it raised a :class:`FormatError` whose one-line
+    message names ``path`` (exit code 2); any other exception propagates and fails the test."""
+    try:
+        return read(path)
+    except FormatError as err:
+        assert err.path == str(path) and err.exit_code == 2
+        assert str(err).startswith(str(path) + ": ") and "\n" not in str(err)
+        return None
+
+
 @FEW
+@example(data=b'{"data": []}')
+@example(data=b'{"data": [{"video_id": "a", "wav": "", "video_path": "", "labels": "x"}]}')
 @given(data=st.binary(max_size=300))
 def test_random_bytes_give_data_or_a_typed_error(data):
+    """A list whose four fields are strings in every entry, or a FormatError naming the file."""
     with temp_file("l.json", data) as path:
-        with contextlib.suppress(InputError):
-            read_list(path, cache=False)
+        got = parsed_or_format_error(lambda p: read_list(p, cache=False), path)
+    if got is not None:
+        assert isinstance(got, DataList)
+        n = len(got)
+        assert all(len(getattr(got, f)) == n for f in FIELDS)
+        assert all(isinstance(getattr(e, f), str) for e in got for f in FIELDS)
+        written = json.loads(data.decode("utf-8-sig"))["data"]  # what the bytes hold
+        assert [e.to_dict() for e in got] == [{f: e[f] for f in FIELDS} for e in written]
 
 
 @pytest.mark.parametrize("text, entry", [
@@ -336,11 +356,14 @@ def test_unusable_label_files_raise_a_format_error(data):
 
 
 @FEW
+@example(data=LABEL_CSV_TEXT.encode())
 @given(data=st.binary(max_size=300))
 def test_random_label_bytes_give_labels_or_a_typed_error(data):
     with temp_file("labels.csv", data) as path:
-        with contextlib.suppress(InputError):
-            assert len(read_labels(path)) >= 1
+        got = parsed_or_format_error(read_labels, path)
+    if got is not None:
+        assert isinstance(got, LabelSet) and len(got) >= 1
+        assert all(isinstance(m, str) and m for m in got.mids) and len(set(got.mids)) == len(got)
 
 
 # weight CSV reader -------------------------------------------------------------------------
@@ -372,11 +395,13 @@ def test_a_line_that_is_not_one_number_is_named(weights, at, bad):
 
 
 @FEW
+@example(data=b"1.5\n-2\n")
 @given(data=st.binary(max_size=300))
 def test_random_weight_bytes_give_numbers_or_a_typed_error(data):
     with temp_file("w.csv", data) as path:
-        with contextlib.suppress(InputError):
-            assert read_weights(path).dtype == np.float64
+        got = parsed_or_format_error(read_weights, path)
+    if got is not None:
+        assert got.dtype == np.float64 and got.ndim == 1
 
 
 # the commands ------------------------------------------------------------------------------

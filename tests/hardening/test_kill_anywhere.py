@@ -129,10 +129,10 @@ def test_pack_killed_at_random_moments(tmp_path, env):
 
 
 def test_prepare_killed_at_random_moments(tmp_path, env):
-    from test_prepare import load_sample_maker
+    from avprep.synth import make_samples
 
-    info = load_sample_maker().make_samples(tmp_path / "samples", "audioset", clips=3,
-                                            missing=2, duration=2.0, seed=5)
+    info = make_samples(tmp_path / "samples", "audioset", clips=3, missing=2, duration=2.0,
+                        seed=5)
     out = tmp_path / "prepared"
     cmd = ["make", "--no-print-directory", "-C", str(ROOT), "-o", STAMP, "prepare-audioset",
            f"VIDEOS={info['videos']}", f"OUT={out}", f"LISTS={info['released']}", "WORKERS=2"]

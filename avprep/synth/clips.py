@@ -1,7 +1,8 @@
 """Synthesize small audio-visual clips with the ffmpeg binary that imageio-ffmpeg ships.
 
-Used by the demo (``scripts/make_sample_clips.py``) and by the tests, so that neither needs a system
-ffmpeg nor a download. Each channel carries its own tone, so channel 0 and a down-mix differ.
+Used by the sample folder (:mod:`avprep.synth.samples`), the tests and the benchmarks, so that
+none needs a system ffmpeg nor a download. Each channel carries its own tone, so channel 0 and a
+down-mix differ.
 """
 
 from __future__ import annotations
