@@ -323,7 +323,7 @@ def test_prepare_dataset_in_python(tmp_path):
     check_prepared(info, out, info["present"])
 
 
-def test_prepare_into_a_pack_gives_the_same_lists_and_samples(tmp_path, sample_maker):
+def test_prepare_into_a_pack_gives_the_same_lists_and_samples(tmp_path):
     """prepare --pack: the clips go into OUT/pack and nowhere else, the lists point into it, and
     the Dataset gives what it gives from the loose preparation: the same lists but for the
     paths, the same weights, the same samples."""
@@ -332,8 +332,8 @@ def test_prepare_into_a_pack_gives_the_same_lists_and_samples(tmp_path, sample_m
     from avprep.cli import main
     from avprep.data import AVConfig, AVDataset
 
-    info = sample_maker.make_samples(tmp_path / "samples", "audioset", clips=3, missing=2,
-                                     duration=2.0, seed=8)
+    info = make_samples(tmp_path / "samples", "audioset", clips=3, missing=2, duration=2.0,
+                        seed=8)
     videos, released = Path(info["videos"]), Path(info["released"])
     loose, packed = tmp_path / "loose", tmp_path / "packed"
     prepare_dataset("audioset", videos, loose, lists=released, workers=0, clip_timeout=None)
