@@ -1,7 +1,8 @@
 """Loader speed: samples/s per process for the straightforward way, avprep from loose files, avprep
 from a pack made with ``--fbank`` (given as the folder, and as a list that ``build-list --pack``
-points into it), and DataLoaders with 1, 2 and more workers (``--workers``), with the DataLoader's own ceiling: the
-rate at which it moves finished samples of the same shapes between processes.
+points into it), and DataLoaders with 1, 2 and more workers (``--workers``), with the
+DataLoader's own ceiling: the rate at which it moves finished samples of the same shapes between
+processes.
 
 Also avprep from loose files in batch-fbank mode (the loader returns waveforms; the fbank is left
 to ``BatchFbank`` on the training device), which shows the loader's cost without the Kaldi fbank.
