@@ -6,7 +6,7 @@ ffmpeg, re-encoding with ``--cut exact``'s x264 settings). ``--cut exact`` re-en
 the start to the next keyframe and copies the rest; a fourth row measures the other way to an
 exact cut, re-encoding the whole segment in one ffmpeg pass.
 
-The videos are served by the tests' media server (tests/media_server.py) from its own process on
+The videos are served by the tests' media server (tests/helpers/media_server.py) from its own process on
 127.0.0.1, so its CPU is not counted. CPU per clip is this process plus its ffmpeg children;
 bytes per clip are what the server sent. One clip per method is fetched first (yt-dlp's first
 call imports and compiles for seconds) and not counted. Pacing is off (--sleep 0).
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 
 def _serve(files: Dict[str, bytes], port_out, sent) -> None:
-    from media_server import MediaServer
+    from helpers.media_server import MediaServer
 
     with MediaServer() as srv:
         srv.files.update(files)

@@ -1,4 +1,5 @@
-"""Shared test fixtures: the real clips in ../shared/fixtures and clips synthesized with ffmpeg."""
+"""Shared test fixtures: the real clips in ../shared/fixtures, their reference outputs, a Ray
+session. Other shared pieces are plain functions in :mod:`helpers`."""
 
 from __future__ import annotations
 
@@ -7,14 +8,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SAMPLES = ROOT.parent / "shared" / "fixtures" / "cavmae-samples"
-REF = SAMPLES / "ref"
-CLIPS = {
-    "00W1lcxW-WU_40.000": SAMPLES / "00W1lcxW-WU_40.000.mp4",
-    "KlsG1EnBEjc_000361": SAMPLES / "KlsG1EnBEjc_000361.mp4",
-    "Vp9OpusClip_20.000": SAMPLES / "Vp9OpusClip_20.000.webm",
-}
+from helpers import CLIPS, REF, ROOT, SAMPLES  # noqa: F401 (ROOT: for older imports)
 
 os.environ.setdefault("AVPREP_PROGRESS", "0")
 

@@ -27,7 +27,7 @@ from avprep.cli import main
 from avprep.layout import N_FRAMES, SAMPLE_RATE
 from avprep.media import read_failures
 from avprep.synth import make_clip
-from hardening.tools import ffmpeg, overwrite, temporaries
+from helpers.tools import ffmpeg, overwrite, temporaries
 
 HOUR = 3600
 CLIP_TIMEOUT = 5  # seconds, for the hung read; the default is 600 (see extract --help)

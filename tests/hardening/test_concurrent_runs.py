@@ -15,8 +15,8 @@ import sys
 import time
 
 from avprep.cli import main
-from conftest import ROOT
-from hardening.tools import snapshot, temporaries, tiny_clips
+from helpers import ROOT
+from helpers.tools import snapshot, temporaries, tiny_clips
 
 
 def test_two_runs_at_once_write_what_one_run_writes(tmp_path):

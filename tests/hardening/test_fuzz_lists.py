@@ -35,7 +35,7 @@ from avprep.errors import AvprepError, FormatError, InputError
 from avprep.lists import DataList, LabelSet, read_labels, read_list, read_weights
 from avprep.lists.labels import labels_text
 from avprep.lists.weights import weights_text
-from conftest import ROOT
+from helpers import ROOT
 
 FIELDS = ("video_id", "wav", "video_path", "labels")
 MIDS = ["/m/a", "/m/b", "/m/c"]

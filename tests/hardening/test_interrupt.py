@@ -22,9 +22,9 @@ import pytest
 
 from avprep.cli import main
 from avprep.store import open_store
-from conftest import ROOT
-from hardening.tools import temporaries, tiny_clips
-from test_store import make_media, write_list
+from helpers import ROOT
+from helpers.media import make_media, write_list
+from helpers.tools import temporaries, tiny_clips
 
 ENTRIES = 16
 

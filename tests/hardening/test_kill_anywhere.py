@@ -23,8 +23,11 @@ from typing import Callable, List
 
 import pytest
 
-from conftest import ROOT
-from hardening.tools import snapshot, temporaries, tiny_clips
+from helpers import ROOT
+
+from helpers.media import make_media, write_list
+
+from helpers.tools import snapshot, temporaries, tiny_clips
 
 STAMP = ".venv/.avprep-installed"
 
@@ -113,7 +116,6 @@ def test_extract_killed_at_random_moments(tmp_path, env):
 
 
 def test_pack_killed_at_random_moments(tmp_path, env):
-    from test_store import make_media, write_list
 
     media = tmp_path / "media"
     entries = [make_media(media, f"clip_{k}", seconds=1.0, seed=k) for k in range(3)]

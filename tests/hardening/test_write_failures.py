@@ -16,8 +16,9 @@ import sys
 
 from avprep.layout import N_FRAMES
 from avprep.lists import read_list
-from conftest import ROOT, SAMPLES
-from hardening.tools import snapshot, temporaries, tiny_clips
+from helpers import ROOT, SAMPLES
+from helpers.media import make_media, write_list
+from helpers.tools import snapshot, temporaries, tiny_clips
 
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 
@@ -82,7 +83,6 @@ def test_extract_into_a_folder_that_cannot_exist_stops_before_any_work(tmp_path)
 
 
 def test_pack_stops_cleanly_and_resumes(tmp_path):
-    from test_store import make_media, write_list
 
     media = tmp_path / "media"
     entries = [make_media(media, f"clip_{k}", seconds=1.0, seed=k) for k in range(3)]
