@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import pickle
 
 import numpy as np
@@ -11,20 +10,16 @@ import torch
 from torch.utils.data import DataLoader
 
 from avprep.data import AudiosetDataset, BalancedSampler, DistributedBalancedSampler, Draw
-from helpers import REF, SAMPLES
+from helpers import LABEL_CSV
+from helpers.media import fixture_entries, write_list
 
-LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 CONF = {"mode": "train", "mixup": 0.5, "freqm": 48, "timem": 192, "noise": True,
         "target_length": 256, "seed": 11}
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    clips = json.loads((REF / "clips.json").read_text())
-    entries = [{"video_id": c["video_id"], "wav": str(REF / "audio" / f"{c['video_id']}.wav"),
-                "video_path": str(REF / "frames"), "labels": c["labels"]} for c in clips]
-    path = tmp_path_factory.mktemp("draws") / "list.json"
-    path.write_text(json.dumps({"data": entries}))
+    path = write_list(tmp_path_factory.mktemp("draws") / "list.json", fixture_entries())
     return AudiosetDataset(str(path), CONF, str(LABEL_CSV))
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 import numpy as np
 import pytest
@@ -16,6 +15,7 @@ from avprep.data.augment import (apply_noise, draw_plan, label_vector,
                                  mixed_label_vector, noise_tensor)
 from avprep.data.image import load_image
 from helpers import REF, SAMPLES
+from helpers.media import fixture_entries, write_list
 
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 PAD = 5.081 / 4.4849  # a zero raw value after normalization
@@ -23,11 +23,7 @@ PAD = 5.081 / 4.4849  # a zero raw value after normalization
 
 @pytest.fixture(scope="module")
 def ref_list_path(tmp_path_factory):
-    clips = json.loads((REF / "clips.json").read_text())
-    entries = [{"video_id": c["video_id"], "wav": str(REF / "audio" / f"{c['video_id']}.wav"),
-                "video_path": str(REF / "frames"), "labels": c["labels"]} for c in clips]
-    path = tmp_path_factory.mktemp("aug") / "list.json"
-    path.write_text(json.dumps({"data": entries}))
+    path = write_list(tmp_path_factory.mktemp("aug") / "list.json", fixture_entries())
     return path
 
 

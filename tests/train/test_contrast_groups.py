@@ -3,7 +3,6 @@ part of the batch, summed (accuracy averaged) over the replicas."""
 
 from __future__ import annotations
 
-import json
 
 import pytest
 import torch
@@ -12,7 +11,8 @@ from avprep.cli import main
 from avprep.data import AudiosetDataset
 from avprep.models import build
 from avprep.models.cav_mae import combine_replicas
-from helpers import LABEL_CSV, REF
+from helpers import LABEL_CSV
+from helpers.media import fixture_entries, write_list
 from helpers.train import TINY, make_clips, read_jsonl, torchrun as _torchrun
 
 LOSSES = ["loss", "loss_mae", "loss_mae_a", "loss_mae_v", "loss_c"]
@@ -21,11 +21,7 @@ LOSSES = ["loss", "loss_mae", "loss_mae_a", "loss_mae_v", "loss_c"]
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
     """Six fixture-derived samples: the three real clips, each augmented in two epochs."""
-    clips = json.loads((REF / "clips.json").read_text())
-    entries = [{"video_id": c["video_id"], "wav": str(REF / "audio" / f"{c['video_id']}.wav"),
-                "video_path": str(REF / "frames"), "labels": c["labels"]} for c in clips]
-    path = tmp_path_factory.mktemp("groups") / "list.json"
-    path.write_text(json.dumps({"data": entries}))
+    path = write_list(tmp_path_factory.mktemp("groups") / "list.json", fixture_entries())
     ds = AudiosetDataset(str(path), {"mode": "train", "noise": True, "target_length": 256,
                                      "seed": 4}, str(LABEL_CSV))
     items = []
