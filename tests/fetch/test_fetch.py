@@ -29,6 +29,7 @@ from avprep.lists import read_labels, write_list, write_weights
 from avprep.synth.lists import synthetic_list
 from avprep.manifests import Resource
 from helpers import SAMPLES
+from helpers.media_server import start_partial
 
 LABEL_CSV = SAMPLES / "class_labels_indices_as.csv"
 META = ".avprep-part.json"
@@ -68,14 +69,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         same = if_range is None or srv.ignore_if_range or if_range in (etag, modified)
         if match and not srv.ignore_range and same:
             start = int(match.group(1))
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            if not start_partial(self, start, len(body) - 1, len(body)):
                 return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         else:
             self.send_response(200)
         for header, value in (("ETag", etag), ("Last-Modified", modified)):

@@ -112,6 +112,21 @@ def assert_covers(clip: Path, start: float, end: float, tol: float = 0.1) -> Non
     assert first == round(int(start)) and last == int(end - 0.05)
 
 
+def start_partial(handler: http.server.BaseHTTPRequestHandler, start: int, end: int,
+                  size: int) -> bool:
+    """Begin a 206 answer for bytes ``start..end`` of ``size``; or, when ``start`` is past the
+    end, answer 416 in full and return False."""
+    if start >= size:
+        handler.send_response(416)
+        handler.send_header("Content-Range", f"bytes */{size}")
+        handler.send_header("Content-Length", "0")
+        handler.end_headers()
+        return False
+    handler.send_response(206)
+    handler.send_header("Content-Range", f"bytes {start}-{end}/{size}")
+    return True
+
+
 class _Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
 
@@ -151,14 +166,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         if m:
             start = int(m.group(1))
             end = min(end, int(m.group(2))) if m.group(2) else end
-            if start >= len(body):
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{len(body)}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
+            if not start_partial(self, start, end, len(body)):
                 return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{end}/{len(body)}")
         else:
             self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
